@@ -1,0 +1,65 @@
+package codec
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrDecode is wrapped by every decoding failure.
+var ErrDecode = errors.New("codec: cannot decode")
+
+// ErrUnknownType is wrapped when a Union meets a discriminator it has no type for.
+var ErrUnknownType = errors.New("codec: unknown type")
+
+// Codec converts values of type T to bytes and back.
+// Implementations must be safe for concurrent use.
+type Codec[T any] interface {
+	Encode(v T) ([]byte, error)
+	Decode(data []byte) (T, error)
+}
+
+// DecodeError says what could not be decoded and why.
+type DecodeError struct {
+	Codec string // which codec failed, e.g. "json" or "union"
+	Type  string // the discriminator, when known
+	Err   error
+}
+
+func (e *DecodeError) Error() string {
+	if e.Type != "" {
+		return fmt.Sprintf("codec %s: cannot decode %q: %v", e.Codec, e.Type, e.Err)
+	}
+	return fmt.Sprintf("codec %s: cannot decode: %v", e.Codec, e.Err)
+}
+
+// Unwrap lets errors.Is find both ErrDecode and the cause.
+func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }
+
+// JSON encodes T with encoding/json. The zero value is ready to use.
+type JSON[T any] struct{}
+
+// Encode marshals v.
+func (JSON[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+
+// Decode unmarshals data into a new T.
+func (JSON[T]) Decode(data []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, &DecodeError{Codec: "json", Err: err}
+	}
+	return v, nil
+}
+
+// IsJSON marks codecs whose encoding is a JSON document, so HTTP responses can
+// embed the stored bytes without decoding and re-encoding them.
+func (JSON[T]) IsJSON() bool { return true }
+
+// Bytes passes byte slices through unchanged.
+type Bytes struct{}
+
+// Encode returns v.
+func (Bytes) Encode(v []byte) ([]byte, error) { return v, nil }
+
+// Decode returns data.
+func (Bytes) Decode(data []byte) ([]byte, error) { return data, nil }

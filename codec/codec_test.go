@@ -1,0 +1,134 @@
+package codec_test
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/eventfold/eventfold/codec"
+)
+
+type event interface{ isEvent() }
+
+type created struct {
+	Name string `json:"name"`
+}
+type renamed struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+type ping struct{}
+
+func (*created) isEvent() {}
+func (*renamed) isEvent() {}
+func (*ping) isEvent()    {}
+
+func newUnion(t *testing.T) *codec.Union[event] {
+	t.Helper()
+	u := codec.NewUnion[event]()
+	for name, fn := range map[string]func() event{
+		"Created": func() event { return &created{} },
+		"Renamed": func() event { return &renamed{} },
+		"Ping":    func() event { return &ping{} },
+	} {
+		if err := u.Register(name, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u
+}
+
+func TestUnionRoundTrip(t *testing.T) {
+	u := newUnion(t)
+	for _, tc := range []struct {
+		in   event
+		want string
+	}{
+		{&created{Name: "a"}, `{"type":"Created","name":"a"}`},
+		{&renamed{From: "a", To: "b"}, `{"type":"Renamed","from":"a","to":"b"}`},
+		{&ping{}, `{"type":"Ping"}`},
+	} {
+		b, err := u.Encode(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tc.want {
+			t.Errorf("Encode(%#v) = %s, want %s", tc.in, b, tc.want)
+		}
+		back, err := u.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, tc.in) {
+			t.Errorf("Decode(%s) = %#v, want %#v", b, back, tc.in)
+		}
+	}
+}
+
+func TestUnionDecodeErrors(t *testing.T) {
+	u := newUnion(t)
+	for _, tc := range []struct {
+		name    string
+		in      string
+		unknown bool
+	}{
+		{"garbage", "\x00\xffnot json", false},
+		{"no type", `{"name":"a"}`, false},
+		{"unknown type", `{"type":"Deleted"}`, true},
+		{"wrong field type", `{"type":"Created","name":7}`, false},
+		{"array", `[1,2]`, false},
+		{"empty", ``, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := u.Decode([]byte(tc.in))
+			if !errors.Is(err, codec.ErrDecode) {
+				t.Fatalf("err = %v, want ErrDecode", err)
+			}
+			if errors.Is(err, codec.ErrUnknownType) != tc.unknown {
+				t.Fatalf("errors.Is(ErrUnknownType) = %v, want %v (%v)", !tc.unknown, tc.unknown, err)
+			}
+			var de *codec.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("err %T is not a *DecodeError", err)
+			}
+		})
+	}
+}
+
+func TestUnionRegisterRejects(t *testing.T) {
+	u := newUnion(t)
+	if err := u.Register("Created", func() event { return &ping{} }); err == nil {
+		t.Error("duplicate name accepted")
+	}
+	if err := u.Register("Other", func() event { return &created{} }); err == nil {
+		t.Error("duplicate type accepted")
+	}
+	if err := u.Register("", func() event { return &created{} }); err == nil {
+		t.Error("empty name accepted")
+	}
+	if got := u.Types(); !reflect.DeepEqual(got, []string{"Created", "Ping", "Renamed"}) {
+		t.Errorf("Types() = %v", got)
+	}
+}
+
+func TestUnionEncodeUnregistered(t *testing.T) {
+	u := codec.NewUnion[event]()
+	if _, err := u.Encode(&created{}); !errors.Is(err, codec.ErrUnknownType) {
+		t.Fatalf("err = %v, want ErrUnknownType", err)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var c codec.JSON[map[string]int]
+	b, err := c.Encode(map[string]int{"a": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Decode(b)
+	if err != nil || v["a"] != 1 {
+		t.Fatalf("Decode = %v, %v", v, err)
+	}
+	if _, err := c.Decode([]byte("{")); !errors.Is(err, codec.ErrDecode) {
+		t.Fatalf("err = %v, want ErrDecode", err)
+	}
+}

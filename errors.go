@@ -1,0 +1,31 @@
+package eventfold
+
+import "errors"
+
+// Sentinel errors that callers branch on. Every package of eventfold wraps
+// these (errors.Is works through wrapping and across HTTP forwarding hops,
+// where the JSON error code is turned back into the same sentinel).
+var (
+	// ErrNotFound: the entity id has no applied events, or the entity type is unknown.
+	ErrNotFound = errors.New("eventfold: not found")
+	// ErrNotOwner: this node does not own the partition of the key.
+	ErrNotOwner = errors.New("eventfold: not the partition owner")
+	// ErrNotRecovered: the partition is still recovering its table; retry later.
+	ErrNotRecovered = errors.New("eventfold: partition not recovered")
+	// ErrStale: the only copy that could answer lags more than the caller accepts.
+	ErrStale = errors.New("eventfold: answer would be stale")
+	// ErrInvalid: the request (event, id, option) is malformed.
+	ErrInvalid = errors.New("eventfold: invalid input")
+	// ErrUnavailable: no node can answer right now (no owner known, owner unreachable).
+	ErrUnavailable = errors.New("eventfold: unavailable")
+	// ErrClosed: the component was stopped.
+	ErrClosed = errors.New("eventfold: closed")
+	// ErrTopicMismatch: an existing topic's configuration contradicts what eventfold needs.
+	ErrTopicMismatch = errors.New("eventfold: topic configuration mismatch")
+)
+
+// IsRetryable reports whether err is a transient condition that a caller may
+// retry after a short backoff (ownership moving, partition recovering).
+func IsRetryable(err error) bool {
+	return errors.Is(err, ErrNotOwner) || errors.Is(err, ErrNotRecovered) || errors.Is(err, ErrUnavailable)
+}

@@ -1,0 +1,153 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eventfold/eventfold"
+)
+
+// Record is one message to produce.
+type Record struct {
+	Topic   string
+	Key     string
+	Value   []byte
+	Headers []sarama.RecordHeader
+}
+
+// Position is where a record landed.
+type Position struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+// Producer produces records with the project's configuration (acks=all,
+// idempotent) and partitioner, and reports each record's position. It is
+// safe for concurrent use; concurrent sends are batched by sarama.
+type Producer struct {
+	async sarama.AsyncProducer
+	done  chan struct{}
+
+	mu     sync.RWMutex // guards closed against sends racing Close
+	closed bool
+}
+
+type pending struct {
+	ch chan result
+}
+
+type result struct {
+	pos Position
+	err error
+}
+
+// NewProducer connects a producer. p decides the partition of each key.
+func NewProducer(brokers []string, base *sarama.Config, p Partitioner) (*Producer, error) {
+	c := Copy(base, base.ClientID+"-producer")
+	c.Producer.Partitioner = sarama.NewCustomHashPartitioner(p.Hasher())
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	async, err := sarama.NewAsyncProducer(brokers, c)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: producer for %s: %w", strings.Join(brokers, ","), err)
+	}
+	pr := &Producer{async: async, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for m := range async.Successes() {
+			m.Metadata.(pending).ch <- result{pos: Position{Partition: m.Partition, Offset: m.Offset}}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for e := range async.Errors() {
+			e.Msg.Metadata.(pending).ch <- result{err: e.Err}
+		}
+	}()
+	go func() { wg.Wait(); close(pr.done) }()
+	return pr, nil
+}
+
+// Send produces r and waits for the broker's acknowledgement.
+func (p *Producer) Send(ctx context.Context, r Record) (Position, error) {
+	ch, err := p.enqueue(ctx, r)
+	if err != nil {
+		return Position{}, err
+	}
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return Position{}, fmt.Errorf("kafka: produce to %s: %w", r.Topic, res.err)
+		}
+		return res.pos, nil
+	case <-ctx.Done():
+		// The record may still be written; the caller cannot know where.
+		return Position{}, ctx.Err()
+	}
+}
+
+// SendAll produces records concurrently and waits for all of them; positions
+// are in the order of records. It stops at the first error.
+func (p *Producer) SendAll(ctx context.Context, records []Record) ([]Position, error) {
+	chans := make([]chan result, len(records))
+	for i, r := range records {
+		ch, err := p.enqueue(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		chans[i] = ch
+	}
+	out := make([]Position, len(records))
+	for i, ch := range chans {
+		select {
+		case res := <-ch:
+			if res.err != nil {
+				return nil, fmt.Errorf("kafka: produce to %s: %w", records[i].Topic, res.err)
+			}
+			out[i] = res.pos
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+func (p *Producer) enqueue(ctx context.Context, r Record) (chan result, error) {
+	ch := make(chan result, 1)
+	msg := &sarama.ProducerMessage{
+		Topic:    r.Topic,
+		Key:      sarama.StringEncoder(r.Key),
+		Value:    sarama.ByteEncoder(r.Value),
+		Headers:  r.Headers,
+		Metadata: pending{ch: ch},
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, eventfold.ErrClosed
+	}
+	select {
+	case p.async.Input() <- msg:
+		return ch, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close flushes buffered records and closes the producer.
+func (p *Producer) Close() error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		p.async.AsyncClose()
+	}
+	p.mu.Unlock()
+	<-p.done
+	return nil
+}

@@ -1,0 +1,169 @@
+package processor
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// goka marks a message's offset as soon as that message's own writes are
+// acknowledged, and sarama keeps the highest mark. A message that finishes
+// early (a dead letter, a redelivery skipped) can therefore commit past an
+// earlier message whose changelog write is still in flight; a crash then
+// loses that write for good. orderedGroup wraps the consumer group so that an
+// offset is committed only when every message before it on the partition is
+// done: what is committed is a prefix of what was applied.
+type orderedGroup struct {
+	sarama.ConsumerGroup
+}
+
+// Consume runs sessions back to back until ctx ends or joining fails. goka
+// sleeps 5 s after every session before it rejoins, and the whole group
+// waits for the sleeper; looping here makes a rebalance cost what Kafka needs.
+func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
+	oh := &orderedHandler{inner: h}
+	for {
+		start := time.Now()
+		if err := g.ConsumerGroup.Consume(ctx, topics, oh); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A session that ends at once (a failing partition) must not spin.
+		if time.Since(start) < time.Second {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}
+
+type orderedHandler struct {
+	inner sarama.ConsumerGroupHandler
+	mu    sync.Mutex
+	sess  *orderedSession
+}
+
+func (h *orderedHandler) session(s sarama.ConsumerGroupSession) *orderedSession {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sess == nil || h.sess.ConsumerGroupSession != s {
+		h.sess = &orderedSession{ConsumerGroupSession: s, trackers: map[topicPartition]*offsetTracker{}}
+	}
+	return h.sess
+}
+
+func (h *orderedHandler) Setup(s sarama.ConsumerGroupSession) error {
+	return h.inner.Setup(h.session(s))
+}
+
+func (h *orderedHandler) Cleanup(s sarama.ConsumerGroupSession) error {
+	return h.inner.Cleanup(h.session(s))
+}
+
+func (h *orderedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	sess := h.session(s)
+	tr := sess.tracker(claim.Topic(), claim.Partition())
+	out := make(chan *sarama.ConsumerMessage)
+	done := make(chan struct{})
+	// The relay owns out: it records each offset before goka can see (and
+	// finish) the message, and it exits when the claim ends or goka stops
+	// reading.
+	go func() {
+		defer close(out)
+		for m := range claim.Messages() {
+			tr.delivered(m.Offset)
+			select {
+			case out <- m:
+			case <-done:
+				return
+			case <-s.Context().Done():
+				return
+			}
+		}
+	}()
+	defer close(done)
+	return h.inner.ConsumeClaim(sess, &relayedClaim{ConsumerGroupClaim: claim, messages: out})
+}
+
+type relayedClaim struct {
+	sarama.ConsumerGroupClaim
+	messages chan *sarama.ConsumerMessage
+}
+
+func (c *relayedClaim) Messages() <-chan *sarama.ConsumerMessage { return c.messages }
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+type orderedSession struct {
+	sarama.ConsumerGroupSession
+	mu       sync.Mutex
+	trackers map[topicPartition]*offsetTracker
+}
+
+func (s *orderedSession) tracker(topic string, partition int32) *offsetTracker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	t, ok := s.trackers[tp]
+	if !ok {
+		t = &offsetTracker{done: map[int64]bool{}}
+		s.trackers[tp] = t
+	}
+	return t
+}
+
+// MarkOffset is called by goka with the offset after a finished message.
+func (s *orderedSession) MarkOffset(topic string, partition int32, offset int64, metadata string) {
+	if next, ok := s.tracker(topic, partition).finished(offset - 1); ok {
+		s.ConsumerGroupSession.MarkOffset(topic, partition, next, metadata)
+	}
+}
+
+func (s *orderedSession) MarkMessage(msg *sarama.ConsumerMessage, metadata string) {
+	s.MarkOffset(msg.Topic, msg.Partition, msg.Offset+1, metadata)
+}
+
+// offsetTracker holds the offsets delivered but not yet committable, in
+// delivery (= offset) order.
+type offsetTracker struct {
+	mu      sync.Mutex
+	pending []int64 // delivered, in order; pending[head:] are not yet committed
+	head    int
+	done    map[int64]bool
+}
+
+func (t *offsetTracker) delivered(offset int64) {
+	t.mu.Lock()
+	t.pending = append(t.pending, offset)
+	t.mu.Unlock()
+}
+
+// finished records offset as done and returns the next offset to commit if
+// the committable prefix grew.
+func (t *offsetTracker) finished(offset int64) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done[offset] = true
+	var next int64
+	grew := false
+	for t.head < len(t.pending) && t.done[t.pending[t.head]] {
+		delete(t.done, t.pending[t.head])
+		next = t.pending[t.head] + 1
+		t.head++
+		grew = true
+	}
+	if t.head > 1024 && t.head*2 > len(t.pending) {
+		t.pending = append(t.pending[:0], t.pending[t.head:]...)
+		t.head = 0
+	}
+	return next, grew
+}

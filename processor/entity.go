@@ -1,0 +1,174 @@
+package processor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime/debug"
+
+	"github.com/eventfold/eventfold/codec"
+)
+
+// Entity declares an entity type: where its events are, how to decode them
+// and how they change its state.
+type Entity[S, E any] struct {
+	// Name identifies the type in URLs, group and topic names: lower case
+	// letters, digits, '-' and '_'. Required.
+	Name string
+	// Topic is the events topic. Default: Name + "-events".
+	Topic string
+	// Events decodes events; usually a *codec.Union of the event types. Required.
+	Events codec.Codec[E]
+	// State encodes the folded state in the table. Default: codec.JSON[S].
+	State codec.Codec[S]
+	// Evolve applies one event to a state and returns the new state. The
+	// first event of an entity sees the zero S. Required; see the package
+	// documentation for its threading rules.
+	Evolve func(state S, event E) (S, error)
+}
+
+// Definition is anything that describes an entity type; Entity is the one
+// implementation.
+type Definition interface {
+	Type() (*Type, error)
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Type returns the type-erased description of e that the rest of eventfold
+// works with, or an error naming what is missing.
+func (e Entity[S, E]) Type() (*Type, error) {
+	if !nameRE.MatchString(e.Name) {
+		return nil, fmt.Errorf("processor: entity name %q must match %s", e.Name, nameRE)
+	}
+	if e.Events == nil {
+		return nil, fmt.Errorf("processor: entity %s: Events codec is required", e.Name)
+	}
+	if e.Evolve == nil {
+		return nil, fmt.Errorf("processor: entity %s: Evolve is required", e.Name)
+	}
+	topic := e.Topic
+	if topic == "" {
+		topic = e.Name + "-events"
+	}
+	var stateCodec codec.Codec[S] = e.State
+	if stateCodec == nil {
+		stateCodec = codec.JSON[S]{}
+	}
+	t := &Type{name: e.Name, topic: topic}
+	namer, _ := e.Events.(interface{ TypeOf(E) string })
+	if lister, ok := e.Events.(interface{ Types() []string }); ok {
+		t.eventTypes = lister.Types()
+	}
+	eventType := func(ev E) string {
+		if namer != nil {
+			return namer.TypeOf(ev)
+		}
+		return fmt.Sprintf("%T", ev)
+	}
+	t.checkEvent = func(data []byte) (string, error) {
+		ev, err := e.Events.Decode(data)
+		if err != nil {
+			return "", err
+		}
+		return eventType(ev), nil
+	}
+	t.apply = func(raw []byte, exists bool, data []byte) (out []byte, typ string, err error) {
+		ev, err := e.Events.Decode(data)
+		if err != nil {
+			return nil, "", &FoldError{Reason: ReasonDecode, Err: err}
+		}
+		typ = eventType(ev)
+		var state S
+		if exists {
+			if state, err = stateCodec.Decode(raw); err != nil {
+				return nil, typ, &FoldError{Reason: ReasonState, Err: err}
+			}
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				err = &FoldError{Reason: ReasonPanic, Err: fmt.Errorf("Evolve panicked: %v\n%s", r, debug.Stack())}
+			}
+		}()
+		next, err := e.Evolve(state, ev)
+		if err != nil {
+			return nil, typ, &FoldError{Reason: ReasonEvolve, Err: err}
+		}
+		out, err = stateCodec.Encode(next)
+		if err != nil {
+			return nil, typ, &FoldError{Reason: ReasonState, Err: err}
+		}
+		return out, typ, nil
+	}
+	_, stateIsJSON := stateCodec.(interface{ IsJSON() bool })
+	t.stateJSON = func(raw []byte) (json.RawMessage, error) {
+		if stateIsJSON {
+			return json.RawMessage(raw), nil
+		}
+		s, err := stateCodec.Decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(s)
+	}
+	return t, nil
+}
+
+// Type is an entity type with its Go types erased: what the processor, the
+// query layer and the tools need to know about it. Build it with Entity.Type.
+type Type struct {
+	name, topic string
+	eventTypes  []string
+	checkEvent  func(data []byte) (string, error)
+	apply       func(state []byte, exists bool, event []byte) ([]byte, string, error)
+	stateJSON   func(raw []byte) (json.RawMessage, error)
+}
+
+// Name is the entity type's name.
+func (t *Type) Name() string { return t.name }
+
+// Topic is the events topic.
+func (t *Type) Topic() string { return t.topic }
+
+// DeadLetterTopic receives events that could not be applied.
+func (t *Type) DeadLetterTopic() string { return t.topic + "-dlq" }
+
+// EventTypes lists the event discriminators, when the codec knows them.
+func (t *Type) EventTypes() []string { return t.eventTypes }
+
+// CheckEvent decodes data as an event of this type and returns its
+// discriminator, or the decoding error (wrapping codec.ErrDecode).
+func (t *Type) CheckEvent(data []byte) (string, error) { return t.checkEvent(data) }
+
+// StateJSON renders an encoded state as JSON.
+func (t *Type) StateJSON(raw []byte) (json.RawMessage, error) { return t.stateJSON(raw) }
+
+// Group is the goka group (and consumer group) folding t in application app.
+func Group(app, entity string) string { return app + "-" + entity }
+
+// TableTopic is the changelog topic of the group table (goka's naming).
+func TableTopic(app, entity string) string { return Group(app, entity) + "-table" }
+
+// Reason classifies why an event went to the dead-letter topic.
+type Reason string
+
+const (
+	ReasonDecode Reason = "decode" // the event bytes are not a known event
+	ReasonEvolve Reason = "evolve" // Evolve returned an error (invalid transition)
+	ReasonPanic  Reason = "panic"  // Evolve panicked
+	ReasonState  Reason = "state"  // the stored state could not be decoded or the new one encoded
+	ReasonNoKey  Reason = "no-key" // the record has no key, so no entity
+)
+
+// FoldError is why an event was not applied.
+type FoldError struct {
+	Reason Reason
+	Err    error
+}
+
+func (e *FoldError) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }
+func (e *FoldError) Unwrap() error { return e.Err }
+
+// ErrNoKey is the FoldError cause for records without a key.
+var ErrNoKey = errors.New("record has no key")

@@ -1,0 +1,43 @@
+package processor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	folded      *prometheus.CounterVec
+	skipped     *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	foldSeconds *prometheus.HistogramVec
+	rebalances  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		folded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_events_folded_total",
+			Help: "Events applied to state by Evolve.",
+		}, []string{"entity", "partition"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_events_redelivered_total",
+			Help: "Redelivered events (offset already applied) that were not applied again.",
+		}, []string{"entity"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_dead_letters_total",
+			Help: "Events sent to the dead-letter topic, by reason.",
+		}, []string{"entity", "reason"}),
+		foldSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventfold_processor_fold_seconds",
+			Help:    "Time to decode, evolve and store one event.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
+		}, []string{"entity"}),
+		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_rebalances_total",
+			Help: "Partition assignments received by this node.",
+		}, []string{"entity"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances)
+	}
+	return m
+}

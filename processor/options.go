@@ -1,0 +1,134 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfold/eventfold/kafka"
+)
+
+// Option configures a Processor.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	app          string
+	dataDir      string
+	partitions   int32
+	replication  int16
+	saramaConfig *sarama.Config
+	partitioner  kafka.Partitioner
+	logger       *slog.Logger
+	registerer   prometheus.Registerer
+	hotStandby   bool
+	memberData   []byte
+	tableConfig  map[string]string
+	skipTopics   bool
+	startTimeout time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		app:          "eventfold",
+		dataDir:      "data",
+		partitions:   10,
+		saramaConfig: kafka.NewConfig(),
+		partitioner:  kafka.FNV1a,
+		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		startTimeout: time.Minute,
+	}
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if !nameRE.MatchString(c.app) {
+		errs = append(errs, fmt.Errorf("app name %q must match %s", c.app, nameRE))
+	}
+	if c.dataDir == "" {
+		errs = append(errs, errors.New("data dir is required"))
+	}
+	if c.partitions < 1 {
+		errs = append(errs, fmt.Errorf("partitions = %d, want >= 1", c.partitions))
+	}
+	if c.replication < 0 {
+		errs = append(errs, fmt.Errorf("replication = %d, want >= 1 (or 0 for min(3, brokers))", c.replication))
+	}
+	if err := kafka.Validate(c.saramaConfig); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// WithApp names the application; groups are "<app>-<entity>" and tables
+// "<app>-<entity>-table". Default "eventfold".
+func WithApp(name string) Option { return optionFunc(func(c *config) { c.app = name }) }
+
+// WithDataDir sets where LevelDB tables live: <dir>/<group>/<table>.<partition>.
+// Default "data".
+func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.dataDir = dir }) }
+
+// WithPartitions sets the partition count for topics eventfold creates.
+// Existing events topics keep theirs, and tables follow their events topic.
+// Default 10.
+func WithPartitions(n int32) Option { return optionFunc(func(c *config) { c.partitions = n }) }
+
+// WithReplication sets the replication factor of created topics.
+// Default 0: min(3, number of brokers).
+func WithReplication(n int16) Option { return optionFunc(func(c *config) { c.replication = n }) }
+
+// WithSaramaConfig replaces the base sarama configuration (for TLS, SASL,
+// tuning). Start from kafka.NewConfig(); New rejects settings that lose data.
+// Default kafka.NewConfig().
+func WithSaramaConfig(sc *sarama.Config) Option {
+	return optionFunc(func(c *config) { c.saramaConfig = sc })
+}
+
+// WithPartitioner sets the key hash; it must match the producers'.
+// Default kafka.FNV1a (sarama and goka); kafka.Murmur2 for Java producers.
+func WithPartitioner(p kafka.Partitioner) Option {
+	return optionFunc(func(c *config) { c.partitioner = p })
+}
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	})
+}
+
+// WithRegisterer registers the processor's metrics. Default: none.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return optionFunc(func(c *config) { c.registerer = r })
+}
+
+// WithHotStandby keeps the partitions this node does not own warm (goka hot
+// standby with recover-ahead), so taking one over after a failover needs no
+// replay of the changelog. Costs disk and network for every partition.
+// Default off.
+func WithHotStandby() Option { return optionFunc(func(c *config) { c.hotStandby = true }) }
+
+// WithMemberData is published in the consumer group membership
+// (sarama Member.UserData) so that other nodes learn, from Kafka alone, how to
+// reach this one. Package interactive sets it. Default none.
+func WithMemberData(b []byte) Option { return optionFunc(func(c *config) { c.memberData = b }) }
+
+// WithTableConfig adds topic configuration to created tables (for example
+// segment.ms and min.cleanable.dirty.ratio to compact sooner).
+func WithTableConfig(kv map[string]string) Option {
+	return optionFunc(func(c *config) { c.tableConfig = kv })
+}
+
+// WithoutTopicCreation makes Run verify that topics exist instead of creating
+// them, for clusters where applications may not create topics.
+func WithoutTopicCreation() Option { return optionFunc(func(c *config) { c.skipTopics = true }) }

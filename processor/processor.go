@@ -1,0 +1,295 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	gokacodec "github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/kafka"
+)
+
+// Processor folds the events of several entity types on one node. Build it
+// with New and start it with Run.
+type Processor struct {
+	brokers []string
+	cfg     config
+	metrics *metrics
+	order   []string
+	byName  map[string]*entityRuntime
+
+	running atomic.Bool
+	started chan struct{} // closed when topics are verified and groups built
+}
+
+// entityRuntime is one entity type's goka group on this node.
+type entityRuntime struct {
+	p          *Processor
+	typ        *Type
+	group      string
+	table      string
+	partitions atomic.Int32
+	stores     *stores
+	gp         *goka.Processor
+
+	mu       sync.RWMutex
+	assigned map[int32]bool
+
+	folded      []prometheus.Counter
+	skipped     prometheus.Counter
+	foldSeconds prometheus.Observer
+}
+
+// New validates the entity definitions and options. Nothing touches Kafka
+// before Run.
+func New(brokers []string, entities []Definition, opts ...Option) (*Processor, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("processor: %w: no brokers", eventfold.ErrInvalid)
+	}
+	if len(entities) == 0 {
+		return nil, fmt.Errorf("processor: %w: no entity types", eventfold.ErrInvalid)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("processor: %w: %w", eventfold.ErrInvalid, err)
+	}
+	p := &Processor{
+		brokers: brokers,
+		cfg:     cfg,
+		metrics: newMetrics(cfg.registerer),
+		byName:  map[string]*entityRuntime{},
+		started: make(chan struct{}),
+	}
+	topics := map[string]string{}
+	for _, d := range entities {
+		t, err := d.Type()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := p.byName[t.name]; dup {
+			return nil, fmt.Errorf("processor: entity type %q declared twice", t.name)
+		}
+		if other, dup := topics[t.topic]; dup {
+			return nil, fmt.Errorf("processor: entity types %q and %q share the events topic %s", other, t.name, t.topic)
+		}
+		topics[t.topic] = t.name
+		rt := &entityRuntime{
+			p:           p,
+			typ:         t,
+			group:       Group(cfg.app, t.name),
+			table:       TableTopic(cfg.app, t.name),
+			stores:      newStores(),
+			assigned:    map[int32]bool{},
+			skipped:     p.metrics.skipped.WithLabelValues(t.name),
+			foldSeconds: p.metrics.foldSeconds.WithLabelValues(t.name),
+		}
+		p.byName[t.name] = rt
+		p.order = append(p.order, t.name)
+	}
+	return p, nil
+}
+
+// Topics returns the topics the processor needs, with the partition count
+// and replication it would create them with.
+func (p *Processor) Topics() []kafka.TopicSpec {
+	var specs []kafka.TopicSpec
+	for _, name := range p.order {
+		rt := p.byName[name]
+		specs = append(specs,
+			kafka.TopicSpec{Name: rt.typ.topic, Kind: kafka.Events, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true},
+			kafka.TopicSpec{Name: rt.table, Kind: kafka.Table, Partitions: p.cfg.partitions, Replication: p.cfg.replication, Config: p.cfg.tableConfig},
+			kafka.TopicSpec{Name: rt.typ.DeadLetterTopic(), Kind: kafka.DeadLetters, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true},
+		)
+	}
+	return specs
+}
+
+// Run creates or verifies the topics, then folds events until ctx is
+// cancelled or a group fails. It returns nil after a clean shutdown; work
+// in flight is either committed or redelivered (and deduplicated) later.
+func (p *Processor) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("processor: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	procs, err := p.build(ctx)
+	if err != nil {
+		return err
+	}
+	close(p.started)
+
+	errs := make(chan error, len(procs))
+	var wg sync.WaitGroup
+	for i, gp := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := gp.Run(ctx)
+			if err != nil {
+				err = fmt.Errorf("processor: group %s: %w", p.byName[p.order[i]].group, err)
+				cancel() // one group failing stops the node: partial service hides errors
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		if err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+// build ensures the topics and creates one goka processor per entity type.
+func (p *Processor) build(ctx context.Context) ([]*goka.Processor, error) {
+	tctx, cancel := context.WithTimeout(ctx, p.cfg.startTimeout)
+	defer cancel()
+	ensure := kafka.EnsureTopics
+	if p.cfg.skipTopics {
+		ensure = kafka.VerifyTopics
+	}
+	// Events topics first: a table must have as many partitions as its
+	// events topic, which may predate eventfold.
+	specs := p.Topics()
+	var events, rest []kafka.TopicSpec
+	for _, s := range specs {
+		if s.Kind == kafka.Events {
+			events = append(events, s)
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	states, err := ensure(tctx, p.brokers, p.cfg.saramaConfig, events)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	parts := map[string]int32{}
+	for _, st := range states {
+		parts[st.Spec.Name] = st.Partitions
+	}
+	for i := range rest {
+		for _, name := range p.order {
+			rt := p.byName[name]
+			if rest[i].Name == rt.table {
+				rest[i].Partitions = parts[rt.typ.topic]
+			}
+		}
+	}
+	if _, err := ensure(tctx, p.brokers, p.cfg.saramaConfig, rest); err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+
+	sc := kafka.Copy(p.cfg.saramaConfig, "")
+	sc.Consumer.Group.Member.UserData = p.cfg.memberData
+	tm := kafka.TopicManagerConfig(int(max(p.cfg.replication, 1)))
+	var procs []*goka.Processor
+	for _, name := range p.order {
+		rt := p.byName[name]
+		n := parts[rt.typ.topic]
+		rt.partitions.Store(n)
+		rt.folded = make([]prometheus.Counter, n)
+		for i := range rt.folded {
+			rt.folded[i] = p.metrics.folded.WithLabelValues(name, strconv.Itoa(i))
+		}
+		gp, err := rt.newGoka(sc, tm)
+		if err != nil {
+			return nil, fmt.Errorf("processor: entity %s: %w", name, err)
+		}
+		rt.gp = gp
+		procs = append(procs, gp)
+	}
+	return procs, nil
+}
+
+func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig) (*goka.Processor, error) {
+	cfg := rt.p.cfg
+	gg := goka.DefineGroup(goka.Group(rt.group),
+		goka.Input(goka.Stream(rt.typ.topic), new(gokacodec.Bytes), rt.fold),
+		goka.Output(goka.Stream(rt.typ.DeadLetterTopic()), new(gokacodec.Bytes)),
+		goka.Persist(new(gokacodec.Bytes)),
+	)
+	opts := []goka.ProcessorOption{
+		goka.WithClientID("eventfold-" + rt.group),
+		goka.WithStorageBuilder(rt.stores.builder(storage.DefaultBuilder(filepath.Join(cfg.dataDir, rt.group)))),
+		goka.WithHasher(cfg.partitioner.Hasher()),
+		goka.WithRebalanceCallback(rt.onAssign),
+		goka.WithLogger(gokaLogger{cfg.logger.With(slog.String("component", "goka"), slog.String("group", rt.group))}),
+	}
+	opts = append(opts, kafka.ProcessorOptions(sc, tm)...)
+	// After kafka's builders: wrap its consumer group so offsets commit in order.
+	opts = append(opts, goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
+		cg, err := sarama.NewConsumerGroup(brokers, group, kafka.Copy(sc, clientID))
+		if err != nil {
+			return nil, err
+		}
+		return orderedGroup{cg}, nil
+	}))
+	if cfg.hotStandby {
+		opts = append(opts, goka.WithHotStandby(), goka.WithRecoverAhead())
+	}
+	return goka.NewProcessor(rt.p.brokers, gg, opts...)
+}
+
+func (rt *entityRuntime) onAssign(a goka.Assignment) {
+	m := make(map[int32]bool, len(a))
+	for p := range a {
+		m[p] = true
+	}
+	rt.mu.Lock()
+	rt.assigned = m
+	rt.mu.Unlock()
+	rt.p.metrics.rebalances.WithLabelValues(rt.typ.name).Inc()
+	rt.p.cfg.logger.Info("partitions assigned", slog.String("entity", rt.typ.name), slog.Any("partitions", sortedKeys(m)))
+}
+
+func (rt *entityRuntime) owns(partition int32) bool {
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	return rt.assigned[partition]
+}
+
+func sortedKeys(m map[int32]bool) []int32 {
+	out := make([]int32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// gokaLogger sends goka's log lines to slog.
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) Print(v ...any)                 { g.l.Info(fmt.Sprint(v...)) }
+func (g gokaLogger) Println(v ...any)               { g.l.Info(fmt.Sprint(v...)) }
+func (g gokaLogger) Printf(format string, v ...any) { g.l.Info(fmt.Sprintf(format, v...)) }
+
+// waitStarted blocks until Run has built the groups.
+func (p *Processor) waitStarted(ctx context.Context) error {
+	select {
+	case <-p.started:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

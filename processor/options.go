@@ -34,6 +34,7 @@ type config struct {
 	tableConfig  map[string]string
 	skipTopics   bool
 	startTimeout time.Duration
+	onAssign     func(entity string, partitions []int32)
 }
 
 func defaultConfig() config {
@@ -132,3 +133,9 @@ func WithTableConfig(kv map[string]string) Option {
 // WithoutTopicCreation makes Run verify that topics exist instead of creating
 // them, for clusters where applications may not create topics.
 func WithoutTopicCreation() Option { return optionFunc(func(c *config) { c.skipTopics = true }) }
+
+// WithAssignmentHook is called after each rebalance with the partitions of
+// entity this node now owns (on goka's goroutine: return quickly).
+func WithAssignmentHook(fn func(entity string, partitions []int32)) Option {
+	return optionFunc(func(c *config) { c.onAssign = fn })
+}

@@ -259,7 +259,11 @@ func (rt *entityRuntime) onAssign(a goka.Assignment) {
 	rt.assigned = m
 	rt.mu.Unlock()
 	rt.p.metrics.rebalances.WithLabelValues(rt.typ.name).Inc()
-	rt.p.cfg.logger.Info("partitions assigned", slog.String("entity", rt.typ.name), slog.Any("partitions", sortedKeys(m)))
+	parts := sortedKeys(m)
+	rt.p.cfg.logger.Info("partitions assigned", slog.String("entity", rt.typ.name), slog.Any("partitions", parts))
+	if hook := rt.p.cfg.onAssign; hook != nil {
+		hook(rt.typ.name, parts)
+	}
 }
 
 func (rt *entityRuntime) owns(partition int32) bool {

@@ -1,0 +1,15 @@
+// Package users is the user domain of the seed articles, declared as an
+// eventfold entity type.
+//
+//	UserCreated ─► UserUpdated / UserLoggedIn / RoleAssigned / RoleUnassigned … ─► UserDeleted
+//
+// Evolve folds the events into a User. It is pure: a login carries its own
+// time (UserLoggedIn.At), Evolve never reads a clock. An invalid transition
+// (a deleted user logging in, assigning a role the user already has, ...)
+// returns an error wrapping ErrInvalidTransition, so the processor sends the
+// event to the dead-letter topic and leaves the user unchanged. Entity is the
+// processor.Entity to register with a processor; events are JSON objects with
+// a "type" discriminator:
+//
+//	{"type":"RoleAssigned","role":"admin"}
+package users

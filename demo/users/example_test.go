@@ -1,0 +1,33 @@
+package users_test
+
+import (
+	"fmt"
+
+	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/demo/users"
+)
+
+// A user logs in, gets roles, is deleted; a later login is rejected.
+func Example() {
+	var user users.User
+	for _, e := range []users.Event{
+		&users.UserCreated{Name: "Grace Hopper", Email: "grace@example.com"},
+		&users.UserLoggedIn{At: "2024-03-01T09:00:00Z"},
+		&users.RoleAssigned{Role: "editor"},
+		&users.RoleAssigned{Role: "admin"},
+		&users.UserDeleted{Reason: "user request"},
+		&users.UserLoggedIn{At: "2024-03-02T09:00:00Z"},
+	} {
+		next, err := users.Evolve(user, e)
+		if err != nil {
+			fmt.Println("dead letter:", err)
+			continue
+		}
+		user = next
+	}
+	state, _ := codec.JSON[users.User]{}.Encode(user)
+	fmt.Println(string(state))
+	// Output:
+	// dead letter: users: invalid transition: UserLoggedIn: user is deleted
+	// {"name":"Grace Hopper","email":"grace@example.com","deleted":true,"delete_reason":"user request","roles":["admin","editor"],"logins":1,"last_login":"2024-03-01T09:00:00Z"}
+}

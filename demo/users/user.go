@@ -1,0 +1,158 @@
+package users
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// ErrInvalidTransition is wrapped by every error Evolve returns: the event
+// is not allowed in the user's current state.
+var ErrInvalidTransition = errors.New("users: invalid transition")
+
+// User is the folded state of one user. The user id is the entity key and is
+// not repeated here. Its JSON encoding is deterministic: Roles is sorted and
+// empty fields are omitted.
+type User struct {
+	Name    string `json:"name"`
+	Email   string `json:"email"`
+	Deleted bool   `json:"deleted,omitempty"`
+	// DeleteReason is UserDeleted.Reason.
+	DeleteReason string `json:"delete_reason,omitempty"`
+	// Roles are the roles held, sorted, without duplicates.
+	Roles []string `json:"roles,omitempty"`
+	// Logins counts UserLoggedIn events; LastLogin is the At of the latest.
+	Logins    int    `json:"logins"`
+	LastLogin string `json:"last_login,omitempty"`
+}
+
+// Exists reports whether UserCreated has been applied (it requires an
+// email, and nothing can clear it).
+func (u User) Exists() bool { return u.Email != "" }
+
+// HasRole reports whether the user holds role.
+func (u User) HasRole(role string) bool {
+	_, ok := slices.BinarySearch(u.Roles, role)
+	return ok
+}
+
+// Entity declares users for a processor: entity name "users", events topic
+// "users-events", JSON state.
+var Entity = processor.Entity[User, Event]{
+	Name:   "users",
+	Events: Events,
+	State:  codec.JSON[User]{},
+	Evolve: Evolve,
+}
+
+// Evolve applies one event to a user and returns the new user. It is pure
+// and never modifies u (Roles is copied before it changes). The first event
+// of a user sees the zero User.
+//
+// Rules; breaking one returns an error wrapping ErrInvalidTransition:
+//   - UserCreated must come first, exactly once, with a name and an email.
+//   - A deleted user cannot be updated, log in, get or lose roles, or be
+//     deleted again.
+//   - UserUpdated must set the name, the email or both.
+//   - UserLoggedIn needs At in RFC 3339.
+//   - RoleAssigned needs a role the user does not hold; RoleUnassigned a role
+//     the user holds. Roles are non-empty.
+func Evolve(u User, e Event) (User, error) {
+	if _, first := e.(*UserCreated); !first {
+		if !u.Exists() {
+			return u, invalid(e, "user does not exist (no UserCreated yet)")
+		}
+		if u.Deleted {
+			return u, invalid(e, "user is deleted")
+		}
+	}
+	switch e := e.(type) {
+	case *UserCreated:
+		if e == nil {
+			break
+		}
+		if u.Exists() {
+			return u, invalid(e, "user already created")
+		}
+		if e.Name == "" || e.Email == "" {
+			return u, invalid(e, "name and email are required")
+		}
+		return User{Name: e.Name, Email: e.Email}, nil
+
+	case *UserUpdated:
+		if e == nil {
+			break
+		}
+		if e.Name == "" && e.Email == "" {
+			return u, invalid(e, "nothing to update")
+		}
+		if e.Name != "" {
+			u.Name = e.Name
+		}
+		if e.Email != "" {
+			u.Email = e.Email
+		}
+		return u, nil
+
+	case *UserDeleted:
+		if e == nil {
+			break
+		}
+		u.Deleted = true
+		u.DeleteReason = e.Reason
+		return u, nil
+
+	case *UserLoggedIn:
+		if e == nil {
+			break
+		}
+		if _, err := time.Parse(time.RFC3339, e.At); err != nil {
+			return u, invalid(e, "at must be an RFC 3339 time, got %q", e.At)
+		}
+		u.Logins++
+		u.LastLogin = e.At
+		return u, nil
+
+	case *RoleAssigned:
+		if e == nil {
+			break
+		}
+		if e.Role == "" {
+			return u, invalid(e, "role is required")
+		}
+		i, held := slices.BinarySearch(u.Roles, e.Role)
+		if held {
+			return u, invalid(e, "user already has role %q", e.Role)
+		}
+		u.Roles = slices.Insert(slices.Clone(u.Roles), i, e.Role)
+		return u, nil
+
+	case *RoleUnassigned:
+		if e == nil {
+			break
+		}
+		i, held := slices.BinarySearch(u.Roles, e.Role)
+		if !held {
+			return u, invalid(e, "user does not have role %q", e.Role)
+		}
+		u.Roles = slices.Delete(slices.Clone(u.Roles), i, i+1)
+		if len(u.Roles) == 0 {
+			u.Roles = nil
+		}
+		return u, nil
+	}
+	return u, fmt.Errorf("%w: unsupported event %T (%v)", ErrInvalidTransition, e, e)
+}
+
+// invalid builds an error wrapping ErrInvalidTransition that names the event.
+func invalid(e Event, format string, args ...any) error {
+	name := Events.TypeOf(e)
+	if name == "" {
+		name = fmt.Sprintf("%T", e)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrInvalidTransition, name, fmt.Sprintf(format, args...))
+}

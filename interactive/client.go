@@ -1,0 +1,108 @@
+package interactive
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to any eventfold node. Errors answered by a node are
+// *RemoteError values that match the eventfold sentinels with errors.Is.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// Answer is a read's result with the response metadata.
+type Answer struct {
+	EntityResponse
+	ServedBy string
+	Stale    bool
+}
+
+// NewClient returns a client for the node at base (e.g. http://localhost:8080).
+// token may be empty.
+func NewClient(base, token string) *Client {
+	return &Client{
+		base:  strings.TrimRight(base, "/"),
+		token: token,
+		http:  &http.Client{Timeout: 30 * time.Second},
+	}
+}
+
+// Get reads the current state of entity id.
+func (c *Client) Get(ctx context.Context, entity, id string) (Answer, error) {
+	var a Answer
+	resp, err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(entity)+"/"+url.PathEscape(id), nil)
+	if err != nil {
+		return a, err
+	}
+	defer resp.Body.Close()
+	if err := decodeBody(resp, &a.EntityResponse); err != nil {
+		return a, err
+	}
+	a.ServedBy = resp.Header.Get(HeaderServedBy)
+	a.Stale = resp.Header.Get(HeaderStale) == "true"
+	return a, nil
+}
+
+// Append appends one event (JSON with a "type" field) to entity id.
+func (c *Client) Append(ctx context.Context, entity, id string, event []byte) (AppendResponse, error) {
+	var out AppendResponse
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+url.PathEscape(entity)+"/"+url.PathEscape(id)+"/events", event)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, decodeBody(resp, &out)
+}
+
+// Cluster returns the node's view of the cluster.
+func (c *Client) Cluster(ctx context.Context) (ClusterResponse, error) {
+	var out ClusterResponse
+	resp, err := c.do(ctx, http.MethodGet, "/v1/cluster", nil)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, decodeBody(resp, &out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return c.http.Do(req)
+}
+
+func decodeBody(resp *http.Response, v any) error {
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("interactive: decode answer: %w", err)
+	}
+	return nil
+}

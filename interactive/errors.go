@@ -1,0 +1,131 @@
+package interactive
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/eventfold/eventfold"
+)
+
+// Error codes in JSON error bodies: {"error": "...", "code": "not_found"}.
+// They survive forwarding: Client turns them back into the same sentinels.
+const (
+	CodeNotFound     = "not_found"
+	CodeNotOwner     = "not_owner"
+	CodeNotRecovered = "not_recovered"
+	CodeStale        = "stale"
+	CodeInvalid      = "invalid"
+	CodeTooLarge     = "too_large"
+	CodeUnavailable  = "unavailable"
+	CodeUnauthorized = "unauthorized"
+	CodeTimeout      = "timeout"
+	CodeInternal     = "internal"
+)
+
+// ErrTooLarge: the request body exceeds the limit.
+var ErrTooLarge = errors.New("interactive: request body too large")
+
+// ErrUnauthorized: the bearer token is missing or wrong.
+var ErrUnauthorized = errors.New("interactive: unauthorized")
+
+// ErrTimeout: a bounded wait (min_offset) ran out.
+var ErrTimeout = errors.New("interactive: timed out")
+
+// apiError is the JSON error body.
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// classify is the one place that maps errors to codes and statuses.
+func classify(err error) (code string, status int) {
+	switch {
+	case errors.Is(err, eventfold.ErrNotFound):
+		return CodeNotFound, http.StatusNotFound
+	case errors.Is(err, eventfold.ErrInvalid):
+		return CodeInvalid, http.StatusBadRequest
+	case errors.Is(err, ErrTooLarge):
+		return CodeTooLarge, http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnauthorized):
+		return CodeUnauthorized, http.StatusUnauthorized
+	case errors.Is(err, eventfold.ErrNotOwner):
+		return CodeNotOwner, http.StatusMisdirectedRequest
+	case errors.Is(err, eventfold.ErrNotRecovered):
+		return CodeNotRecovered, http.StatusServiceUnavailable
+	case errors.Is(err, eventfold.ErrStale):
+		return CodeStale, http.StatusServiceUnavailable
+	case errors.Is(err, eventfold.ErrUnavailable):
+		return CodeUnavailable, http.StatusServiceUnavailable
+	case errors.Is(err, ErrTimeout):
+		return CodeTimeout, http.StatusGatewayTimeout
+	}
+	return CodeInternal, http.StatusInternalServerError
+}
+
+// sentinel is classify's inverse, for answers from other nodes.
+func sentinel(code string) error {
+	switch code {
+	case CodeNotFound:
+		return eventfold.ErrNotFound
+	case CodeInvalid:
+		return eventfold.ErrInvalid
+	case CodeTooLarge:
+		return ErrTooLarge
+	case CodeUnauthorized:
+		return ErrUnauthorized
+	case CodeNotOwner:
+		return eventfold.ErrNotOwner
+	case CodeNotRecovered:
+		return eventfold.ErrNotRecovered
+	case CodeStale:
+		return eventfold.ErrStale
+	case CodeUnavailable:
+		return eventfold.ErrUnavailable
+	case CodeTimeout:
+		return ErrTimeout
+	}
+	return nil
+}
+
+// RemoteError is an error answered by a node, with its code mapped back to
+// the sentinel it came from (errors.Is(err, eventfold.ErrNotFound) works).
+type RemoteError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d, %s)", e.Message, e.Status, e.Code)
+}
+
+// Unwrap returns the sentinel for Code, if any.
+func (e *RemoteError) Unwrap() error { return sentinel(e.Code) }
+
+// writeError writes err as a JSON error body with its status.
+func writeError(w http.ResponseWriter, err error) int {
+	code, status := classify(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(1))
+	}
+	writeJSON(w, status, apiError{Error: err.Error(), Code: code})
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeError reads a JSON error body from another node.
+func decodeError(status int, body []byte) error {
+	var ae apiError
+	if err := json.Unmarshal(body, &ae); err != nil || ae.Code == "" {
+		return &RemoteError{Status: status, Code: CodeInternal, Message: string(body)}
+	}
+	return &RemoteError{Status: status, Code: ae.Code, Message: ae.Error}
+}

@@ -1,0 +1,212 @@
+package interactive
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eventfold/eventfold/kafka"
+)
+
+// Ownership is the map from (entity, partition) to the member that owns it,
+// read from the consumer groups. It refreshes on a poll and on demand.
+type Ownership struct {
+	brokers  []string
+	sarama   *sarama.Config
+	groups   map[string]string // entity -> consumer group
+	interval time.Duration
+	logger   *slog.Logger
+
+	snap    atomic.Pointer[Snapshot]
+	kick    chan struct{}
+	changes atomic.Int64
+
+	mu     sync.Mutex // serialises refreshes and owns admin
+	admin  sarama.ClusterAdmin
+	closed bool
+}
+
+// Snapshot is the ownership map at one moment.
+type Snapshot struct {
+	Time     time.Time
+	Members  map[string]Member           // by member id
+	Owners   map[string]map[int32]string // entity -> partition -> member id
+	Stable   map[string]bool             // entity -> group state is Stable
+	Revision int64                       // increments when owners change
+}
+
+// Owner returns the member owning partition p of entity.
+func (s *Snapshot) Owner(entity string, p int32) (Member, bool) {
+	if s == nil {
+		return Member{}, false
+	}
+	id, ok := s.Owners[entity][p]
+	if !ok {
+		return Member{}, false
+	}
+	m, ok := s.Members[id]
+	return m, ok
+}
+
+// NewOwnership watches the groups (entity -> group name).
+func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string, interval time.Duration, logger *slog.Logger) *Ownership {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	o := &Ownership{
+		brokers: brokers, sarama: kafka.Copy(sc, "eventfold-ownership"), groups: groups,
+		interval: interval, logger: logger, kick: make(chan struct{}, 1),
+	}
+	o.snap.Store(&Snapshot{Members: map[string]Member{}, Owners: map[string]map[int32]string{}, Stable: map[string]bool{}})
+	return o
+}
+
+// Snapshot returns the latest map. It never returns nil.
+func (o *Ownership) Snapshot() *Snapshot { return o.snap.Load() }
+
+// Changes counts how often the owner of some partition changed.
+func (o *Ownership) Changes() int64 { return o.changes.Load() }
+
+// Kick asks for a refresh soon (after a rebalance, or when a forward found
+// the map wrong). It never blocks.
+func (o *Ownership) Kick() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run refreshes the map until ctx ends.
+func (o *Ownership) Run(ctx context.Context) error {
+	defer o.close()
+	t := time.NewTicker(o.interval)
+	defer t.Stop()
+	for {
+		if err := o.Refresh(ctx); err != nil && ctx.Err() == nil {
+			o.logger.Debug("ownership refresh failed", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-o.kick:
+		}
+	}
+}
+
+func (o *Ownership) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	if o.admin != nil {
+		o.admin.Close()
+		o.admin = nil
+	}
+}
+
+// Refresh reads the groups now.
+func (o *Ownership) Refresh(ctx context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	if o.admin == nil {
+		admin, err := sarama.NewClusterAdmin(o.brokers, o.sarama)
+		if err != nil {
+			return fmt.Errorf("interactive: admin client: %w", err)
+		}
+		o.admin = admin
+	}
+	names := make([]string, 0, len(o.groups))
+	entityOf := map[string]string{}
+	for e, g := range o.groups {
+		names = append(names, g)
+		entityOf[g] = e
+	}
+	slices.Sort(names)
+	descs, err := o.admin.DescribeConsumerGroups(names)
+	if err != nil {
+		// The coordinator may have moved: start over with a new client next time.
+		o.admin.Close()
+		o.admin = nil
+		return fmt.Errorf("interactive: describe groups: %w", err)
+	}
+	prev := o.snap.Load()
+	next := &Snapshot{
+		Time: time.Now(), Members: map[string]Member{}, Owners: map[string]map[int32]string{},
+		Stable: map[string]bool{}, Revision: prev.Revision,
+	}
+	for _, d := range descs {
+		entity := entityOf[d.GroupId]
+		if entity == "" {
+			continue
+		}
+		stable := strings.EqualFold(d.State, "Stable")
+		next.Stable[entity] = stable
+		if !stable {
+			// Mid-rebalance assignments are partial: keep the last stable
+			// view, whose owners either still answer or are retried.
+			next.Owners[entity] = prev.Owners[entity]
+			for _, id := range prev.Owners[entity] {
+				if m, ok := prev.Members[id]; ok {
+					next.Members[id] = m
+				}
+			}
+			continue
+		}
+		owners := map[int32]string{}
+		for _, md := range d.Members {
+			meta, err := md.GetMemberMetadata()
+			if err != nil || meta == nil {
+				continue
+			}
+			m, err := DecodeMember(meta.UserData)
+			if err != nil {
+				continue
+			}
+			next.Members[m.ID] = m
+			asg, err := md.GetMemberAssignment()
+			if err != nil || asg == nil {
+				continue
+			}
+			for _, parts := range asg.Topics {
+				for _, p := range parts {
+					owners[p] = m.ID
+				}
+			}
+		}
+		next.Owners[entity] = owners
+	}
+	if !sameOwners(prev.Owners, next.Owners) {
+		next.Revision++
+		o.changes.Add(1)
+	}
+	o.snap.Store(next)
+	return nil
+}
+
+func sameOwners(a, b map[string]map[int32]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for e, pa := range a {
+		pb, ok := b[e]
+		if !ok || len(pa) != len(pb) {
+			return false
+		}
+		for p, id := range pa {
+			if pb[p] != id {
+				return false
+			}
+		}
+	}
+	return true
+}

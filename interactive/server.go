@@ -1,0 +1,182 @@
+package interactive
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// Response headers.
+const (
+	HeaderServedBy  = "Eventfold-Served-By"
+	HeaderPartition = "Eventfold-Partition"
+	HeaderStale     = "Eventfold-Stale"
+	HeaderLag       = "Eventfold-Lag"
+	// HeaderHop marks a forwarded request; a node never forwards it again.
+	HeaderHop = "Eventfold-Hop"
+)
+
+// Store is the local state a Server reads: a processor.Processor, or a
+// read-only replica.
+type Store interface {
+	Types() []*processor.Type
+	Type(name string) (*processor.Type, bool)
+	Partitions(entity string) int32
+	Get(ctx context.Context, entity, key string) (processor.Entry, error)
+	GetStandby(ctx context.Context, entity, key string) (processor.Entry, error)
+	Assigned(entity string) []int32
+	RecoveredPartitions(entity string) []int32
+	Recovered() bool
+}
+
+// Producer appends records; kafka.Producer implements it.
+type Producer interface {
+	Send(ctx context.Context, r kafka.Record) (kafka.Position, error)
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	store    Store
+	own      *Ownership
+	self     Member
+	producer Producer
+	cfg      config
+	client   *http.Client
+	metrics  *metrics
+	handler  http.Handler
+}
+
+// New builds the API over store. own tells who owns what; self is this
+// node as published in the membership; producer may be nil on read-only
+// nodes (appends then answer 503).
+func New(store Store, own *Ownership, self Member, producer Producer, opts ...Option) (*Server, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if store == nil || own == nil {
+		return nil, fmt.Errorf("interactive: %w: store and ownership are required", eventfold.ErrInvalid)
+	}
+	if self.ID == "" || self.URL == "" {
+		return nil, fmt.Errorf("interactive: %w: self member needs an id and a url", eventfold.ErrInvalid)
+	}
+	if cfg.maxBody <= 0 || cfg.lookupDeadline <= 0 || cfg.forwardTimeout <= 0 {
+		return nil, fmt.Errorf("interactive: %w: limits and timeouts must be positive", eventfold.ErrInvalid)
+	}
+	s := &Server{
+		store: store, own: own, self: self, producer: producer, cfg: cfg,
+		metrics: newMetrics(cfg.registerer),
+		client: &http.Client{Transport: &http.Transport{
+			Proxy:               nil, // forwards go to peers from the membership, never via a proxy
+			DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+	}
+	r := mux.NewRouter()
+	r.Use(s.instrument)
+	v1 := r.PathPrefix("/v1").Subrouter()
+	v1.Use(s.authenticate)
+	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
+	v1.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
+	v1.HandleFunc("/{entity}/{id}", s.getEntity).Methods(http.MethodGet)
+	v1.Handle("/{entity}/{id}/events", s.wrapStatus(http.StatusAccepted, s.appendEvent)).Methods(http.MethodPost)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	r.Handle("/readyz", s.wrap(s.ready))
+	r.NotFoundHandler = s.wrap(func(*http.Request) (any, error) {
+		return nil, fmt.Errorf("%w: no such route", eventfold.ErrNotFound)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed", Code: CodeInvalid})
+	})
+	s.handler = r
+	return s, nil
+}
+
+// Handler returns the HTTP handler; mount other routes (metrics) beside it.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Self is this node's member record.
+func (s *Server) Self() Member { return s.self }
+
+// wrap adapts a handler that returns (any, error): one place writes JSON
+// and maps errors to status codes.
+func (s *Server) wrap(h func(*http.Request) (any, error)) http.Handler {
+	return s.wrapStatus(http.StatusOK, h)
+}
+
+func (s *Server) wrapStatus(status int, h func(*http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := h(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, status, v)
+	})
+}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	if s.cfg.token == "" {
+		return next
+	}
+	want := []byte("Bearer " + s.cfg.token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeError(w, ErrUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := "other"
+		if cr := mux.CurrentRoute(r); cr != nil {
+			if tpl, err := cr.GetPathTemplate(); err == nil {
+				route = tpl
+			}
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (s *Server) ready(*http.Request) (any, error) {
+	if !s.store.Recovered() {
+		return nil, fmt.Errorf("%w: owned partitions are recovering", eventfold.ErrNotRecovered)
+	}
+	if _, ok := s.own.Snapshot().Members[s.self.ID]; !ok && s.self.Role != RoleReplica {
+		return nil, fmt.Errorf("%w: this node is not in the ownership map yet", eventfold.ErrNotRecovered)
+	}
+	return map[string]string{"status": "ready"}, nil
+}

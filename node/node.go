@@ -1,0 +1,302 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventfold/eventfold/interactive"
+	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// Config describes a node. Brokers and Entities are required.
+type Config struct {
+	Brokers  []string
+	Entities []processor.Definition
+
+	App          string // group prefix; default "eventfold"
+	NodeID       string // default: hostname + random suffix
+	DataDir      string // default "data"
+	HTTPAddr     string // listen address; default ":8080" (":0" picks a free port)
+	AdvertiseURL string // how other nodes reach this one; default derived from the listener
+	Partitions   int32  // for created topics; default 10
+	Replication  int16  // for created topics; default min(3, brokers)
+	HotStandby   bool   // keep non-owned partitions warm
+	Token        string // bearer token for the API and forwards; default none
+	Partitioner  kafka.Partitioner
+	Sarama       *sarama.Config // default kafka.NewConfig()
+	Logger       *slog.Logger   // default discard
+	// Registry receives all metrics; default a new registry with Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// LookupDeadline bounds read retries during rebalances; default 5s.
+	LookupDeadline time.Duration
+	// OwnershipInterval is the membership poll; default 1s.
+	OwnershipInterval time.Duration
+	// ShutdownTimeout bounds the graceful HTTP shutdown; default 10s.
+	ShutdownTimeout time.Duration
+	// ProcessorOptions are appended to the options the node derives.
+	ProcessorOptions []processor.Option
+}
+
+// Node is a running eventfold node.
+type Node struct {
+	cfg       Config
+	ln        net.Listener
+	self      interactive.Member
+	proc      *processor.Processor
+	own       *interactive.Ownership
+	api       *interactive.Server
+	registry  *prometheus.Registry
+	logger    *slog.Logger
+	producer  *kafka.Producer
+	producerM sync.Mutex
+}
+
+// New validates cfg, opens the HTTP listener (so the advertised address is
+// known before the node joins the groups) and builds the parts. Nothing
+// talks to Kafka before Run.
+func New(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.App == "" {
+		cfg.App = "eventfold"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
+	}
+	if cfg.Sarama == nil {
+		cfg.Sarama = kafka.NewConfig()
+	}
+	if cfg.Partitioner == "" {
+		cfg.Partitioner = kafka.FNV1a
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = defaultNodeID()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	n := &Node{cfg: cfg, ln: ln, registry: cfg.Registry, logger: cfg.Logger.With(slog.String("node", cfg.NodeID))}
+	if err := n.build(); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) build() error {
+	cfg := n.cfg
+	adv := cfg.AdvertiseURL
+	if adv == "" {
+		adv = advertise(n.ln.Addr().(*net.TCPAddr))
+	}
+	n.self = interactive.Member{ID: cfg.NodeID, URL: adv, Role: interactive.RoleProcessor}
+
+	var own *interactive.Ownership
+	popts := []processor.Option{
+		processor.WithApp(cfg.App),
+		processor.WithSaramaConfig(cfg.Sarama),
+		processor.WithPartitioner(cfg.Partitioner),
+		processor.WithLogger(n.logger),
+		processor.WithRegisterer(n.registry),
+		processor.WithMemberData(n.self.Encode()),
+		processor.WithAssignmentHook(func(string, []int32) { own.Kick() }),
+	}
+	if cfg.DataDir != "" {
+		popts = append(popts, processor.WithDataDir(cfg.DataDir))
+	}
+	if cfg.Partitions > 0 {
+		popts = append(popts, processor.WithPartitions(cfg.Partitions))
+	}
+	if cfg.Replication > 0 {
+		popts = append(popts, processor.WithReplication(cfg.Replication))
+	}
+	if cfg.HotStandby {
+		popts = append(popts, processor.WithHotStandby())
+	}
+	popts = append(popts, cfg.ProcessorOptions...)
+	proc, err := processor.New(cfg.Brokers, cfg.Entities, popts...)
+	if err != nil {
+		return err
+	}
+	groups := map[string]string{}
+	for _, t := range proc.Types() {
+		groups[t.Name()] = processor.Group(proc.App(), t.Name())
+	}
+	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, cfg.OwnershipInterval, n.logger)
+	n.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "eventfold_ownership_changes_total",
+		Help: "Times the partition ownership map seen by this node changed.",
+	}, func() float64 { return float64(own.Changes()) }))
+
+	iopts := []interactive.Option{
+		interactive.WithLogger(n.logger),
+		interactive.WithRegisterer(n.registry),
+		interactive.WithPartitioner(cfg.Partitioner),
+	}
+	if cfg.Token != "" {
+		iopts = append(iopts, interactive.WithToken(cfg.Token))
+	}
+	if cfg.LookupDeadline > 0 {
+		iopts = append(iopts, interactive.WithLookupDeadline(cfg.LookupDeadline))
+	}
+	api, err := interactive.New(proc, own, n.self, lazyProducer{n}, iopts...)
+	if err != nil {
+		return err
+	}
+	n.proc, n.own, n.api = proc, own, api
+	return nil
+}
+
+// lazyProducer connects on first use, so nodes that never take writes never
+// open a producer (and Run does not fail on it).
+type lazyProducer struct{ n *Node }
+
+func (l lazyProducer) Send(ctx context.Context, r kafka.Record) (kafka.Position, error) {
+	p, err := l.n.getProducer()
+	if err != nil {
+		return kafka.Position{}, err
+	}
+	return p.Send(ctx, r)
+}
+
+func (n *Node) getProducer() (*kafka.Producer, error) {
+	n.producerM.Lock()
+	defer n.producerM.Unlock()
+	if n.producer == nil {
+		p, err := kafka.NewProducer(n.cfg.Brokers, n.cfg.Sarama, n.cfg.Partitioner)
+		if err != nil {
+			return nil, err
+		}
+		n.producer = p
+	}
+	return n.producer, nil
+}
+
+// Run serves and folds until ctx is cancelled, then shuts down gracefully:
+// the HTTP server drains, the processor leaves its groups and commits.
+func (n *Node) Run(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{Registry: n.registry}))
+	mux.Handle("/", n.api.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	run("processor", func() error { return n.proc.Run(ctx) })
+	run("ownership", func() error { return n.own.Run(ctx) })
+	run("http", func() error {
+		if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	n.logger.Info("node started", slog.String("url", n.self.URL), slog.String("app", n.cfg.App))
+
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	wg.Wait()
+	n.producerM.Lock()
+	if n.producer != nil {
+		n.producer.Close()
+	}
+	n.producerM.Unlock()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	n.logger.Info("node stopped")
+	return errors.Join(all...)
+}
+
+// URL is how other nodes and clients reach this node.
+func (n *Node) URL() string { return n.self.URL }
+
+// ID is the node id.
+func (n *Node) ID() string { return n.self.ID }
+
+// Processor is the node's processor.
+func (n *Node) Processor() *processor.Processor { return n.proc }
+
+// Ownership is the node's ownership map.
+func (n *Node) Ownership() *interactive.Ownership { return n.own }
+
+// Registry is the node's metrics registry.
+func (n *Node) Registry() *prometheus.Registry { return n.registry }
+
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return host + "-" + hex.EncodeToString(b)
+}
+
+// advertise derives a URL from the listener: an unspecified host (":8080")
+// becomes the first non-loopback IPv4 address, or 127.0.0.1.
+func advertise(a *net.TCPAddr) string {
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, ad := range addrs {
+				if ipn, ok := ad.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+					ip = ipn.IP
+					break
+				}
+			}
+		}
+	}
+	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+}

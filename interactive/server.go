@@ -97,9 +97,14 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	r.NotFoundHandler = s.wrap(func(*http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no such route", eventfold.ErrNotFound)
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	methodNotAllowed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed", Code: CodeInvalid})
 	})
+	// Explicit fallbacks: mux reports a method mismatch as not found once a
+	// NotFoundHandler is set.
+	for _, path := range []string{"/cluster", "/openapi.yaml", "/{entity}/{id}", "/{entity}/{id}/events"} {
+		v1.Handle(path, methodNotAllowed)
+	}
 	s.handler = r
 	return s, nil
 }

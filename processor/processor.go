@@ -160,28 +160,25 @@ func (p *Processor) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// build ensures the topics and creates one goka processor per entity type.
-func (p *Processor) build(ctx context.Context) ([]*goka.Processor, error) {
-	tctx, cancel := context.WithTimeout(ctx, p.cfg.startTimeout)
-	defer cancel()
-	ensure := kafka.EnsureTopics
-	if p.cfg.skipTopics {
-		ensure = kafka.VerifyTopics
+// EnsureTopics creates (or, with create false, only verifies) the topics
+// of every entity type: events topics first, since a table must have as
+// many partitions as its events topic, which may predate eventfold.
+func (p *Processor) EnsureTopics(ctx context.Context, create bool) ([]kafka.TopicState, error) {
+	ensure := kafka.VerifyTopics
+	if create {
+		ensure = kafka.EnsureTopics
 	}
-	// Events topics first: a table must have as many partitions as its
-	// events topic, which may predate eventfold.
-	specs := p.Topics()
 	var events, rest []kafka.TopicSpec
-	for _, s := range specs {
+	for _, s := range p.Topics() {
 		if s.Kind == kafka.Events {
 			events = append(events, s)
 		} else {
 			rest = append(rest, s)
 		}
 	}
-	states, err := ensure(tctx, p.brokers, p.cfg.saramaConfig, events)
+	states, err := ensure(ctx, p.brokers, p.cfg.saramaConfig, events)
 	if err != nil {
-		return nil, fmt.Errorf("processor: %w", err)
+		return states, fmt.Errorf("processor: %w", err)
 	}
 	parts := map[string]int32{}
 	for _, st := range states {
@@ -189,14 +186,30 @@ func (p *Processor) build(ctx context.Context) ([]*goka.Processor, error) {
 	}
 	for i := range rest {
 		for _, name := range p.order {
-			rt := p.byName[name]
-			if rest[i].Name == rt.table {
+			if rt := p.byName[name]; rest[i].Name == rt.table {
 				rest[i].Partitions = parts[rt.typ.topic]
 			}
 		}
 	}
-	if _, err := ensure(tctx, p.brokers, p.cfg.saramaConfig, rest); err != nil {
-		return nil, fmt.Errorf("processor: %w", err)
+	more, err := ensure(ctx, p.brokers, p.cfg.saramaConfig, rest)
+	states = append(states, more...)
+	if err != nil {
+		return states, fmt.Errorf("processor: %w", err)
+	}
+	return states, nil
+}
+
+// build ensures the topics and creates one goka processor per entity type.
+func (p *Processor) build(ctx context.Context) ([]*goka.Processor, error) {
+	tctx, cancel := context.WithTimeout(ctx, p.cfg.startTimeout)
+	defer cancel()
+	states, err := p.EnsureTopics(tctx, !p.cfg.skipTopics)
+	if err != nil {
+		return nil, err
+	}
+	parts := map[string]int32{}
+	for _, st := range states {
+		parts[st.Spec.Name] = st.Partitions
 	}
 
 	sc := kafka.Copy(p.cfg.saramaConfig, "")

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/eventfold/eventfold/interactive"
+)
+
+func runEmit(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("emit", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 3 {
+		return errors.New(`usage: eventfold emit [flags] <entity> <id> '<event json>'`)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := interactive.NewClient(c.url, c.token).Append(ctx, fs.Arg(0), fs.Arg(1), []byte(fs.Arg(2)))
+	if err != nil {
+		return err
+	}
+	return printJSON(res)
+}
+
+func runGet(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: eventfold get [flags] <entity> <id>")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	a, err := interactive.NewClient(c.url, c.token).Get(ctx, fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return err
+	}
+	if a.Stale {
+		fmt.Fprintf(os.Stderr, "warning: stale answer from standby %s\n", a.ServedBy)
+	}
+	return printJSON(a.EntityResponse)
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"time"
+
+	"github.com/eventfold/eventfold/demo"
+	"github.com/eventfold/eventfold/node"
+)
+
+type serveFlags struct {
+	kafka      kafkaFlags
+	log        logFlags
+	nodeID     string
+	dataDir    string
+	httpAddr   string
+	advertise  string
+	hotStandby bool
+	token      string
+	lookup     time.Duration
+}
+
+func (s *serveFlags) register(fs *flag.FlagSet) {
+	s.kafka.register(fs)
+	s.log.register(fs)
+	fs.StringVar(&s.nodeID, "node-id", "", "node id in the membership (default: hostname + random suffix)")
+	fs.StringVar(&s.dataDir, "data-dir", "data", "directory for the LevelDB tables; keep it on a persistent volume")
+	fs.StringVar(&s.httpAddr, "http", ":8080", "HTTP listen address")
+	fs.StringVar(&s.advertise, "advertise", "", "URL other nodes use to reach this one (default: derived from --http)")
+	fs.BoolVar(&s.hotStandby, "hot-standby", false, "keep partitions owned by other nodes warm, for instant failover")
+	fs.StringVar(&s.token, "token", "", "require this bearer token on /v1 (and send it on forwards)")
+	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
+}
+
+func (s *serveFlags) config() (node.Config, error) {
+	sc, part, err := s.kafka.sarama()
+	if err != nil {
+		return node.Config{}, err
+	}
+	logger, err := s.log.logger(os.Stderr)
+	if err != nil {
+		return node.Config{}, err
+	}
+	return node.Config{
+		Brokers:        s.kafka.brokerList(),
+		Entities:       demo.Entities(),
+		App:            s.kafka.app,
+		NodeID:         s.nodeID,
+		DataDir:        s.dataDir,
+		HTTPAddr:       s.httpAddr,
+		AdvertiseURL:   s.advertise,
+		Partitions:     int32(s.kafka.partitions),
+		Replication:    int16(s.kafka.replication),
+		HotStandby:     s.hotStandby,
+		Token:          s.token,
+		Partitioner:    part,
+		Sarama:         sc,
+		Logger:         logger,
+		LookupDeadline: s.lookup,
+	}, nil
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serveFlags
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := f.config()
+	if err != nil {
+		return err
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}

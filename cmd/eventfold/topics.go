@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eventfold/eventfold/demo"
+	"github.com/eventfold/eventfold/processor"
+)
+
+func runTopics(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
+	var k kafkaFlags
+	k.register(fs)
+	create := fs.Bool("create", false, "create missing topics (default: only verify)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	sc, _, err := k.sarama()
+	if err != nil {
+		return err
+	}
+	p, err := processor.New(k.brokerList(), demo.Entities(),
+		processor.WithApp(k.app), processor.WithSaramaConfig(sc), processor.WithPartitions(int32(k.partitions)), processor.WithReplication(int16(k.replication)))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	states, err := p.EnsureTopics(ctx, *create)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tKIND\tPARTITIONS\tREPLICATION\tSTATUS")
+	for _, st := range states {
+		status := "ok"
+		if st.Created {
+			status = "created"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", st.Spec.Name, st.Spec.Kind, st.Partitions, st.Spec.Replication, status)
+	}
+	tw.Flush()
+	return err
+}

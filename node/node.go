@@ -153,6 +153,24 @@ func (n *Node) build() error {
 		Name: "eventfold_ownership_changes_total",
 		Help: "Times the partition ownership map seen by this node changed.",
 	}, func() float64 { return float64(own.Changes()) }))
+	n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_ownership_members",
+		Help: "Members in the ownership map seen by this node.",
+	}, func() float64 { return float64(len(own.Snapshot().Members)) }))
+	for _, t := range proc.Types() {
+		name := t.Name()
+		n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "eventfold_ownership_unowned_partitions",
+			Help:        "Partitions of the entity type that no member owns, as this node sees the groups.",
+			ConstLabels: prometheus.Labels{"entity": name},
+		}, func() float64 {
+			total := proc.Partitions(name)
+			if total == 0 {
+				return 0
+			}
+			return float64(total - int32(len(own.Snapshot().Owners[name])))
+		}))
+	}
 
 	iopts := []interactive.Option{
 		interactive.WithLogger(n.logger),

@@ -17,13 +17,16 @@ import (
 // done: what is committed is a prefix of what was applied.
 type orderedGroup struct {
 	sarama.ConsumerGroup
+	// observe, if set, sees each delivered offset with the partition's
+	// high-water mark (for lag metrics).
+	observe func(partition int32, offset, hwm int64)
 }
 
 // Consume runs sessions back to back until ctx ends or joining fails. goka
 // sleeps 5 s after every session before it rejoins, and the whole group
 // waits for the sleeper; looping here makes a rebalance cost what Kafka needs.
 func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
-	oh := &orderedHandler{inner: h}
+	oh := &orderedHandler{inner: h, observe: g.observe}
 	for {
 		start := time.Now()
 		if err := g.ConsumerGroup.Consume(ctx, topics, oh); err != nil {
@@ -44,9 +47,10 @@ func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.Con
 }
 
 type orderedHandler struct {
-	inner sarama.ConsumerGroupHandler
-	mu    sync.Mutex
-	sess  *orderedSession
+	inner   sarama.ConsumerGroupHandler
+	observe func(partition int32, offset, hwm int64)
+	mu      sync.Mutex
+	sess    *orderedSession
 }
 
 func (h *orderedHandler) session(s sarama.ConsumerGroupSession) *orderedSession {
@@ -78,6 +82,9 @@ func (h *orderedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim saram
 		defer close(out)
 		for m := range claim.Messages() {
 			tr.delivered(m.Offset)
+			if h.observe != nil {
+				h.observe(m.Partition, m.Offset, claim.HighWaterMarkOffset())
+			}
 			select {
 			case out <- m:
 			case <-done:

@@ -46,6 +46,7 @@ type entityRuntime struct {
 
 	mu       sync.RWMutex
 	assigned map[int32]bool
+	lag      map[int32]int64 // partition -> records behind the high-water mark
 
 	folded      []prometheus.Counter
 	skipped     prometheus.Counter
@@ -95,11 +96,17 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 			table:       TableTopic(cfg.app, t.name),
 			stores:      newStores(),
 			assigned:    map[int32]bool{},
+			lag:         map[int32]int64{},
 			skipped:     p.metrics.skipped.WithLabelValues(t.name),
 			foldSeconds: p.metrics.foldSeconds.WithLabelValues(t.name),
 		}
 		p.byName[t.name] = rt
 		p.order = append(p.order, t.name)
+	}
+	if cfg.registerer != nil {
+		if err := cfg.registerer.Register(newCollector(p)); err != nil {
+			return nil, fmt.Errorf("processor: register metrics: %w", err)
+		}
 	}
 	return p, nil
 }
@@ -255,7 +262,7 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 		if err != nil {
 			return nil, err
 		}
-		return orderedGroup{cg}, nil
+		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag}, nil
 	}))
 	if cfg.hotStandby {
 		opts = append(opts, goka.WithHotStandby(), goka.WithRecoverAhead())
@@ -270,6 +277,11 @@ func (rt *entityRuntime) onAssign(a goka.Assignment) {
 	}
 	rt.mu.Lock()
 	rt.assigned = m
+	for p := range rt.lag {
+		if !m[p] {
+			delete(rt.lag, p)
+		}
+	}
 	rt.mu.Unlock()
 	rt.p.metrics.rebalances.WithLabelValues(rt.typ.name).Inc()
 	parts := sortedKeys(m)
@@ -277,6 +289,13 @@ func (rt *entityRuntime) onAssign(a goka.Assignment) {
 	if hook := rt.p.cfg.onAssign; hook != nil {
 		hook(rt.typ.name, parts)
 	}
+}
+
+// observeLag records how far delivery is behind the partition's end.
+func (rt *entityRuntime) observeLag(partition int32, offset, hwm int64) {
+	rt.mu.Lock()
+	rt.lag[partition] = max(hwm-offset-1, 0)
+	rt.mu.Unlock()
 }
 
 func (rt *entityRuntime) owns(partition int32) bool {

@@ -37,6 +37,7 @@ type Config struct {
 	Partitions   int32  // for created topics; default 10
 	Replication  int16  // for created topics; default min(3, brokers)
 	HotStandby   bool   // keep non-owned partitions warm
+	TopicPrefix  string // prepended to events topics; default none
 	Token        string // bearer token for the API and forwards; default none
 	Partitioner  kafka.Partitioner
 	Sarama       *sarama.Config // default kafka.NewConfig()
@@ -138,6 +139,9 @@ func (n *Node) build() error {
 	}
 	if cfg.HotStandby {
 		popts = append(popts, processor.WithHotStandby())
+	}
+	if cfg.TopicPrefix != "" {
+		popts = append(popts, processor.WithTopicPrefix(cfg.TopicPrefix))
 	}
 	popts = append(popts, cfg.ProcessorOptions...)
 	proc, err := processor.New(cfg.Brokers, cfg.Entities, popts...)

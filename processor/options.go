@@ -35,6 +35,7 @@ type config struct {
 	skipTopics   bool
 	startTimeout time.Duration
 	onAssign     func(entity string, partitions []int32)
+	topicPrefix  string
 }
 
 func defaultConfig() config {
@@ -138,4 +139,11 @@ func WithoutTopicCreation() Option { return optionFunc(func(c *config) { c.skipT
 // entity this node now owns (on goka's goroutine: return quickly).
 func WithAssignmentHook(fn func(entity string, partitions []int32)) Option {
 	return optionFunc(func(c *config) { c.onAssign = fn })
+}
+
+// WithTopicPrefix prepends prefix to every events topic (and so to its
+// dead-letter topic), for several applications or test runs on one cluster.
+// Default none.
+func WithTopicPrefix(prefix string) Option {
+	return optionFunc(func(c *config) { c.topicPrefix = prefix })
 }

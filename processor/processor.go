@@ -82,6 +82,11 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 		if err != nil {
 			return nil, err
 		}
+		if cfg.topicPrefix != "" {
+			cp := *t
+			cp.topic = cfg.topicPrefix + t.topic
+			t = &cp
+		}
 		if _, dup := p.byName[t.name]; dup {
 			return nil, fmt.Errorf("processor: entity type %q declared twice", t.name)
 		}

@@ -40,6 +40,9 @@ type kafkaFlags struct {
 	replication int
 	partitioner string
 	version     string
+	topicPrefix string
+	session     time.Duration
+	heartbeat   time.Duration
 }
 
 func (k *kafkaFlags) register(fs *flag.FlagSet) {
@@ -49,6 +52,9 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&k.replication, "replication", 0, "replication factor of created topics (0: min(3, brokers))")
 	fs.StringVar(&k.partitioner, "partitioner", "fnv1a", "key hash of the producers: fnv1a (sarama, goka) or murmur2 (Java clients)")
 	fs.StringVar(&k.version, "kafka-version", kafka.DefaultVersion.String(), "Kafka protocol version to speak (at least 2.1.0)")
+	fs.StringVar(&k.topicPrefix, "topic-prefix", "", "prefix of the events topics (e.g. \"staging-\" gives staging-orders-events)")
+	fs.DurationVar(&k.session, "session-timeout", 10*time.Second, "consumer group session timeout: how long a dead node keeps its partitions")
+	fs.DurationVar(&k.heartbeat, "heartbeat-interval", 3*time.Second, "consumer group heartbeat interval (well below --session-timeout)")
 }
 
 func (k *kafkaFlags) brokerList() []string {
@@ -72,6 +78,8 @@ func (k *kafkaFlags) sarama() (*sarama.Config, kafka.Partitioner, error) {
 	}
 	c := kafka.NewConfig()
 	c.Version = v
+	c.Consumer.Group.Session.Timeout = k.session
+	c.Consumer.Group.Heartbeat.Interval = k.heartbeat
 	if err := kafka.Validate(c); err != nil {
 		return nil, "", err
 	}

@@ -54,6 +54,7 @@ func (s *serveFlags) config() (node.Config, error) {
 		Partitions:     int32(s.kafka.partitions),
 		Replication:    int16(s.kafka.replication),
 		HotStandby:     s.hotStandby,
+		TopicPrefix:    s.kafka.topicPrefix,
 		Token:          s.token,
 		Partitioner:    part,
 		Sarama:         sc,

@@ -25,7 +25,7 @@ func runTopics(ctx context.Context, args []string) error {
 		return err
 	}
 	p, err := processor.New(k.brokerList(), demo.Entities(),
-		processor.WithApp(k.app), processor.WithSaramaConfig(sc), processor.WithPartitions(int32(k.partitions)), processor.WithReplication(int16(k.replication)))
+		processor.WithApp(k.app), processor.WithSaramaConfig(sc), processor.WithTopicPrefix(k.topicPrefix), processor.WithPartitions(int32(k.partitions)), processor.WithReplication(int16(k.replication)))
 	if err != nil {
 		return err
 	}

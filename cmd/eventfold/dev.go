@@ -46,9 +46,8 @@ func runDev(ctx context.Context, args []string) error {
 
 	f.kafka.brokers = cluster.ListenAddrs()[0]
 	f.dataDir = dir
-	if f.advertise == "" {
-		f.advertise = "http://" + loopback(f.httpAddr)
-	}
+	// Dev mode listens on loopback only; the URL is derived from the listener.
+	f.httpAddr = loopback(f.httpAddr)
 	if f.nodeID == "" {
 		f.nodeID = "dev-1"
 	}

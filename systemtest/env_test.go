@@ -1,0 +1,244 @@
+package systemtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eventfold/eventfold/kafka"
+)
+
+var (
+	brokers    []string
+	kafkaDir   string // the kafka-local cluster dir, for broker faults
+	kafkaTool  string // deploy/kafka-local/kafka-local.sh
+	binary     string // the eventfold binary under test
+	reportPath string // markdown results are appended here
+	reportMu   sync.Mutex
+)
+
+func TestMain(m *testing.M) {
+	b := os.Getenv("EVENTFOLD_SYSTEMTEST_BROKERS")
+	if b == "" {
+		fmt.Println("systemtest: EVENTFOLD_SYSTEMTEST_BROKERS not set; run `make test-kafka`")
+		os.Exit(0)
+	}
+	brokers = strings.Split(b, ",")
+	kafkaDir = os.Getenv("EVENTFOLD_SYSTEMTEST_KAFKA_DIR")
+	kafkaTool, _ = filepath.Abs("../deploy/kafka-local/kafka-local.sh")
+	reportPath = os.Getenv("EVENTFOLD_SYSTEMTEST_REPORT")
+	tmp, err := os.MkdirTemp("", "eventfold-systemtest-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(tmp, "eventfold")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/eventfold")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Println("systemtest: build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// saramaConfig is the client config of test producers and checkers.
+func saramaConfig() *sarama.Config {
+	c := kafka.NewConfig()
+	c.Metadata.RefreshFrequency = time.Second
+	return c
+}
+
+// report appends a section to the results file, if one was asked for.
+func report(t *testing.T, format string, args ...any) {
+	t.Logf(format, args...)
+	if reportPath == "" {
+		return
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	f, err := os.OpenFile(reportPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, format+"\n", args...)
+}
+
+// uniqueApp names a test's application (groups, tables) and topic prefix,
+// so tests sharing one Kafka cluster never see each other's data.
+func uniqueApp(name string) string {
+	return fmt.Sprintf("st-%s-%d", name, rand.Intn(1_000_000))
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// broker runs the kafka-local script on the test cluster.
+func broker(t *testing.T, args ...string) {
+	t.Helper()
+	if kafkaDir == "" {
+		t.Skip("EVENTFOLD_SYSTEMTEST_KAFKA_DIR not set: broker faults need the kafka-local cluster dir")
+	}
+	args = append(args, "--dir", kafkaDir)
+	out, err := exec.Command("bash", append([]string{kafkaTool}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kafka-local %v: %v\n%s", args, err, out)
+	}
+}
+
+// proc is an `eventfold serve` process.
+type proc struct {
+	id, app, dataDir, url string
+	port                  int
+	extra                 []string
+	log                   string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+func newProc(t *testing.T, app, id string, extra ...string) *proc {
+	dir := t.TempDir()
+	port := freePort(t)
+	return &proc{
+		id: id, app: app, dataDir: filepath.Join(dir, "data"), port: port,
+		url: fmt.Sprintf("http://127.0.0.1:%d", port), extra: extra, log: filepath.Join(dir, "node.log"),
+	}
+}
+
+func (p *proc) start(t *testing.T) {
+	t.Helper()
+	args := append([]string{"serve",
+		"--brokers", strings.Join(brokers, ","),
+		"--app", p.app, "--topic-prefix", p.app + "-",
+		"--node-id", p.id,
+		"--data-dir", p.dataDir,
+		"--http", fmt.Sprintf("127.0.0.1:%d", p.port),
+		"--advertise", p.url,
+		"--partitions", "12", "--replication", "3",
+		"--session-timeout", "3s", "--heartbeat-interval", "500ms",
+		"--log-format", "json",
+	}, p.extra...)
+	logf, err := os.OpenFile(p.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+	go func() { cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() { p.kill9() })
+}
+
+// kill9 ends the process without any goodbye: no LeaveGroup, no commit,
+// no flush.
+func (p *proc) kill9() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		for i := 0; i < 100 && p.cmd.ProcessState == nil; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	p.cmd = nil
+}
+
+// stop asks for a graceful shutdown and waits for it.
+func (p *proc) stop(t *testing.T) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+			p.mu.Lock()
+			p.cmd = nil
+			p.mu.Unlock()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("%s did not stop within 30s; killing", p.id)
+	p.kill9()
+}
+
+func (p *proc) ready() bool {
+	resp, err := http.Get(p.url + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// tail returns the last lines of the node's log, for failure messages.
+func (p *proc) tail(n int) string {
+	f, err := os.Open(p.log)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitReady waits until every process answers /readyz.
+func waitReady(t *testing.T, timeout time.Duration, ps ...*proc) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, p := range ps {
+		for !p.ready() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready after %v; log:\n%s", p.id, timeout, p.tail(30))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

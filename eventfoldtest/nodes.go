@@ -31,10 +31,16 @@ type Node struct {
 	*node.Node
 	Client  *interactive.Client
 	DataDir string
+	front   *front
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
 }
+
+// Isolate makes the node unreachable over HTTP (for clients and for other
+// nodes: connections are cut) while it stays in its consumer groups, like
+// a network partition between the nodes that Kafka does not see.
+func (n *Node) Isolate(on bool) { n.front.isolated.Store(on) }
 
 // StartNodes starts n nodes folding entities on k and waits until the
 // group has settled (every partition owned, every node recovered). tune, if
@@ -50,15 +56,17 @@ func StartNodes(t testing.TB, k *Kafka, n int, entities []processor.Definition, 
 }
 
 // AddNode starts one more node (fresh data dir) without waiting for the
-// rebalance.
-func (c *Cluster) AddNode() *Node {
+// rebalance. tune adjusts this node's configuration after the cluster's.
+func (c *Cluster) AddNode(tune ...func(*node.Config)) *Node {
 	c.t.Helper()
 	c.mu.Lock()
 	c.seq++
 	id := fmt.Sprintf("node-%d", c.seq)
 	c.mu.Unlock()
 	dir := c.t.TempDir()
+	fr := newFront(c.t)
 	cfg := node.Config{
+		AdvertiseURL:      fr.url,
 		Brokers:           c.Kafka.Brokers,
 		Entities:          c.entities,
 		NodeID:            id,
@@ -73,12 +81,16 @@ func (c *Cluster) AddNode() *Node {
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
+	for _, f := range tune {
+		f(&cfg)
+	}
 	nd, err := node.New(cfg)
 	if err != nil {
 		c.t.Fatalf("node %s: %v", id, err)
 	}
+	fr.target(nd.ListenURL())
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &Node{Node: nd, Client: interactive.NewClient(nd.URL(), cfg.Token), DataDir: dir, cancel: cancel, done: make(chan error, 1)}
+	tn := &Node{Node: nd, Client: interactive.NewClient(nd.URL(), cfg.Token), DataDir: dir, front: fr, cancel: cancel, done: make(chan error, 1)}
 	go func() { tn.done <- nd.Run(ctx) }()
 	c.t.Cleanup(func() { tn.Stop(c.t) })
 	c.mu.Lock()
@@ -129,16 +141,23 @@ func (c *Cluster) WaitRebalanced(timeout time.Duration) {
 		for i, n := range nodes {
 			ids[i] = n.ID()
 		}
+		var procIDs []string
 		for _, n := range nodes {
-			if !n.Processor().Recovered() {
+			if n.Processor() != nil {
+				procIDs = append(procIDs, n.ID())
+			}
+		}
+		ids = procIDs
+		for _, n := range nodes {
+			if !n.Store().Recovered() {
 				return fmt.Errorf("%s not recovered", n.ID())
 			}
 			if err := n.Ownership().Refresh(context.Background()); err != nil {
 				return err
 			}
 			snap := n.Ownership().Snapshot()
-			for _, t := range n.Processor().Types() {
-				parts := n.Processor().Partitions(t.Name())
+			for _, t := range n.Store().Types() {
+				parts := n.Store().Partitions(t.Name())
 				owners := snap.Owners[t.Name()]
 				if !snap.Stable[t.Name()] || int32(len(owners)) != parts {
 					return fmt.Errorf("%s sees %d of %d %s partitions owned", n.ID(), len(owners), parts, t.Name())
@@ -153,8 +172,8 @@ func (c *Cluster) WaitRebalanced(timeout time.Duration) {
 		// Each node's own assignment agrees with what the others see.
 		for _, n := range nodes {
 			snap := n.Ownership().Snapshot()
-			for _, t := range n.Processor().Types() {
-				for _, p := range n.Processor().Assigned(t.Name()) {
+			for _, t := range n.Store().Types() {
+				for _, p := range n.Store().Assigned(t.Name()) {
 					if snap.Owners[t.Name()][p] != n.ID() {
 						return fmt.Errorf("%s owns %s/%d but the map says %s", n.ID(), t.Name(), p, snap.Owners[t.Name()][p])
 					}
@@ -168,6 +187,9 @@ func (c *Cluster) WaitRebalanced(timeout time.Duration) {
 // Owner returns the running node that owns key of entity.
 func (c *Cluster) Owner(entity, key string, p kafka.Partitioner) *Node {
 	for _, n := range c.Nodes() {
+		if n.Processor() == nil {
+			continue
+		}
 		parts := n.Processor().Partitions(entity)
 		if parts == 0 {
 			continue

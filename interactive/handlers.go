@@ -50,6 +50,40 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// readOptions are a read's consistency requirements.
+type readOptions struct {
+	strong bool  // consistency=strong: only the owner may answer
+	maxLag int64 // max_lag=N: a standby may answer if at most N records behind; -1: any
+}
+
+func parseReadOptions(r *http.Request) (readOptions, error) {
+	q := r.URL.Query()
+	o := readOptions{maxLag: -1}
+	switch c := q.Get("consistency"); c {
+	case "", "eventual":
+	case "strong":
+		o.strong = true
+	default:
+		return o, fmt.Errorf("%w: consistency=%q, want strong or eventual", eventfold.ErrInvalid, c)
+	}
+	if v := q.Get("max_lag"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("%w: max_lag=%q, want a number >= 0", eventfold.ErrInvalid, v)
+		}
+		o.maxLag = n
+	}
+	return o, nil
+}
+
+// accepts reports whether a standby copy lag records behind may answer.
+func (o readOptions) accepts(lag int64) bool {
+	if o.strong {
+		return false
+	}
+	return o.maxLag < 0 || (lag >= 0 && lag <= o.maxLag)
+}
+
 // lookup answers a read: locally, by one forward to the owner, or from a
 // standby copy; it retries within the lookup deadline while ownership is
 // moving. It returns an error only if nothing was written.
@@ -61,8 +95,24 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 	if len(id) > maxIDLen {
 		return fmt.Errorf("%w: id longer than %d bytes", eventfold.ErrInvalid, maxIDLen)
 	}
+	opts, err := parseReadOptions(r)
+	if err != nil {
+		return err
+	}
 	ctx := r.Context()
 	forwarded := r.Header.Get(HeaderHop) != ""
+	if r.Header.Get(HeaderStandby) != "" {
+		// Another node asks for our standby copy (its owner did not answer).
+		return s.answerStandby(w, r, typ, entity, id, opts)
+	}
+	if s.self.Role == RoleReplica && !forwarded && !opts.strong {
+		// Read scaling: a replica answers from its copy when that is caught
+		// up (or within the caller's max_lag), else asks the owner.
+		limit := readOptions{maxLag: max(opts.maxLag, 0)}
+		if e, err := s.store.GetStandby(ctx, entity, id); err == nil && limit.accepts(e.Lag) {
+			return s.writeEntry(w, typ, e)
+		}
+	}
 	deadline := time.Now().Add(s.cfg.lookupDeadline)
 	backoff := 20 * time.Millisecond
 	var lastErr error
@@ -70,7 +120,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 		e, err := s.store.Get(ctx, entity, id)
 		switch {
 		case err == nil:
-			return s.writeEntry(w, typ, e, false)
+			return s.writeEntry(w, typ, e)
 		case errors.Is(err, eventfold.ErrNotFound):
 			return err
 		case errors.Is(err, eventfold.ErrNotOwner):
@@ -102,13 +152,47 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 		}
 		backoff = min(backoff*2, 500*time.Millisecond)
 	}
-	// No owner answered in time: a hot-standby copy is better than nothing,
-	// as long as the answer says what it is.
-	if e, err := s.store.GetStandby(ctx, entity, id); err == nil {
-		s.metrics.stale.Inc()
-		return s.writeEntry(w, typ, e, true)
+	if opts.strong {
+		return fmt.Errorf("%w: %s %q: no owner answered within %v and consistency=strong refuses standbys: %w",
+			eventfold.ErrStale, entity, id, s.cfg.lookupDeadline, lastErr)
 	}
-	return fmt.Errorf("%w: %s %q: no owner answered within %v: %w", eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
+	// No owner answered in time: a standby copy is better than nothing, as
+	// long as the answer says what it is. Ours first, then the replicas'.
+	if err := s.answerStandby(w, r, typ, entity, id, opts); err == nil {
+		return nil
+	}
+	if s.askReplicas(w, r) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %q: no owner answered within %v and no standby copy within the allowed lag: %w",
+		eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
+}
+
+// answerStandby answers from this node's standby copy if it is acceptable.
+func (s *Server) answerStandby(w http.ResponseWriter, r *http.Request, typ *processor.Type, entity, id string, opts readOptions) error {
+	e, err := s.store.GetStandby(r.Context(), entity, id)
+	if err != nil {
+		return err
+	}
+	if !opts.accepts(e.Lag) {
+		return fmt.Errorf("%w: standby copy of %s %q is %d records behind (max_lag %d)", eventfold.ErrStale, entity, id, e.Lag, opts.maxLag)
+	}
+	return s.writeEntry(w, typ, e)
+}
+
+// askReplicas forwards the read, as a standby read, to each replica node in
+// turn and relays the first answer. Replicas answer only from their copy
+// (never forward again) and apply the same max_lag.
+func (s *Server) askReplicas(w http.ResponseWriter, r *http.Request) bool {
+	for _, m := range s.own.Snapshot().Replicas {
+		if m.ID == s.self.ID {
+			continue
+		}
+		if done, _ := s.forward(w, r, m, true); done {
+			return true
+		}
+	}
+	return false
 }
 
 // forwardToOwner sends the read to the partition's owner and relays the
@@ -123,13 +207,22 @@ func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, 
 		s.own.Kick()
 		return false, fmt.Errorf("%w: no owner known for %s partition %d", eventfold.ErrUnavailable, entity, part)
 	}
+	return s.forward(w, r, owner, false)
+}
+
+// forward sends the read to member once (hop header set) and relays a
+// definitive answer; done is false for answers worth retrying elsewhere.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, standby bool) (done bool, err error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.forwardTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, owner.URL+r.URL.RequestURI(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, to.URL+r.URL.RequestURI(), nil)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set(HeaderHop, s.self.ID)
+	if standby {
+		req.Header.Set(HeaderStandby, "1")
+	}
 	if s.cfg.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.cfg.token)
 	}
@@ -137,21 +230,25 @@ func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, 
 	if err != nil {
 		s.metrics.forwards.WithLabelValues("error").Inc()
 		s.own.Kick()
-		return false, fmt.Errorf("%w: owner %s (%s) unreachable: %v", eventfold.ErrUnavailable, owner.ID, owner.URL, err)
+		return false, fmt.Errorf("%w: %s (%s) unreachable: %v", eventfold.ErrUnavailable, to.ID, to.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		s.metrics.forwards.WithLabelValues("error").Inc()
-		return false, fmt.Errorf("%w: reading answer of %s: %v", eventfold.ErrUnavailable, owner.ID, err)
+		return false, fmt.Errorf("%w: reading answer of %s: %v", eventfold.ErrUnavailable, to.ID, err)
 	}
-	switch {
-	case resp.StatusCode == http.StatusMisdirectedRequest || resp.StatusCode >= 500:
+	if resp.StatusCode == http.StatusMisdirectedRequest || resp.StatusCode >= 500 || (standby && resp.StatusCode != http.StatusOK) {
 		s.metrics.forwards.WithLabelValues("retry").Inc()
-		s.own.Kick()
+		if !standby {
+			s.own.Kick()
+		}
 		return false, decodeError(resp.StatusCode, body)
 	}
 	s.metrics.forwards.WithLabelValues("ok").Inc()
+	if resp.Header.Get(HeaderStale) != "" {
+		s.metrics.stale.Inc()
+	}
 	for _, h := range []string{"Content-Type", HeaderServedBy, HeaderPartition, HeaderStale, HeaderLag} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
@@ -162,7 +259,7 @@ func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, 
 	return true, nil
 }
 
-func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e processor.Entry, stale bool) error {
+func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e processor.Entry) error {
 	state, err := typ.StateJSON(e.State)
 	if err != nil {
 		return fmt.Errorf("render state of %s %q: %w", e.Entity, e.Key, err)
@@ -170,8 +267,12 @@ func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e proces
 	h := w.Header()
 	h.Set(HeaderServedBy, s.self.ID)
 	h.Set(HeaderPartition, strconv.Itoa(int(e.Partition)))
-	if stale {
+	if e.Stale {
 		h.Set(HeaderStale, "true")
+		if e.Lag >= 0 {
+			h.Set(HeaderLag, strconv.FormatInt(e.Lag, 10))
+		}
+		s.metrics.stale.Inc()
 	}
 	writeJSON(w, http.StatusOK, EntityResponse{
 		ID: e.Key, Entity: e.Entity, Version: e.Version, Partition: e.Partition,
@@ -216,6 +317,7 @@ func (s *Server) appendEvent(r *http.Request) (any, error) {
 type ClusterResponse struct {
 	Self        Member                  `json:"self"`
 	Members     []Member                `json:"members"`
+	Replicas    []Member                `json:"replicas"`
 	Entities    map[string]EntityLayout `json:"entities"`
 	Revision    int64                   `json:"revision"`
 	RefreshedAt time.Time               `json:"refreshed_at"`
@@ -237,6 +339,10 @@ func (s *Server) cluster(*http.Request) (any, error) {
 		out.Members = append(out.Members, m)
 	}
 	sortMembers(out.Members)
+	for _, m := range snap.Replicas {
+		out.Replicas = append(out.Replicas, m)
+	}
+	sortMembers(out.Replicas)
 	for _, t := range s.store.Types() {
 		name := t.Name()
 		out.Entities[name] = EntityLayout{

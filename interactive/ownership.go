@@ -21,6 +21,7 @@ type Ownership struct {
 	brokers  []string
 	sarama   *sarama.Config
 	groups   map[string]string // entity -> consumer group
+	replicas string            // the replica group, "" for none
 	interval time.Duration
 	logger   *slog.Logger
 
@@ -37,6 +38,7 @@ type Ownership struct {
 type Snapshot struct {
 	Time     time.Time
 	Members  map[string]Member           // by member id
+	Replicas map[string]Member           // replica nodes (standbys), by member id
 	Owners   map[string]map[int32]string // entity -> partition -> member id
 	Stable   map[string]bool             // entity -> group state is Stable
 	Revision int64                       // increments when owners change
@@ -55,16 +57,17 @@ func (s *Snapshot) Owner(entity string, p int32) (Member, bool) {
 	return m, ok
 }
 
-// NewOwnership watches the groups (entity -> group name).
-func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string, interval time.Duration, logger *slog.Logger) *Ownership {
+// NewOwnership watches the groups (entity -> group name) and, if
+// replicaGroup is not empty, the replica nodes in that group.
+func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string, replicaGroup string, interval time.Duration, logger *slog.Logger) *Ownership {
 	if interval <= 0 {
 		interval = time.Second
 	}
 	o := &Ownership{
-		brokers: brokers, sarama: kafka.Copy(sc, "eventfold-ownership"), groups: groups,
+		brokers: brokers, sarama: kafka.Copy(sc, "eventfold-ownership"), groups: groups, replicas: replicaGroup,
 		interval: interval, logger: logger, kick: make(chan struct{}, 1),
 	}
-	o.snap.Store(&Snapshot{Members: map[string]Member{}, Owners: map[string]map[int32]string{}, Stable: map[string]bool{}})
+	o.snap.Store(&Snapshot{Members: map[string]Member{}, Replicas: map[string]Member{}, Owners: map[string]map[int32]string{}, Stable: map[string]bool{}})
 	return o
 }
 
@@ -131,6 +134,9 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 		names = append(names, g)
 		entityOf[g] = e
 	}
+	if o.replicas != "" {
+		names = append(names, o.replicas)
+	}
 	slices.Sort(names)
 	descs, err := o.admin.DescribeConsumerGroups(names)
 	if err != nil {
@@ -141,10 +147,20 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 	}
 	prev := o.snap.Load()
 	next := &Snapshot{
-		Time: time.Now(), Members: map[string]Member{}, Owners: map[string]map[int32]string{},
+		Time: time.Now(), Members: map[string]Member{}, Replicas: map[string]Member{}, Owners: map[string]map[int32]string{},
 		Stable: map[string]bool{}, Revision: prev.Revision,
 	}
 	for _, d := range descs {
+		if d.GroupId == o.replicas && o.replicas != "" {
+			for _, md := range d.Members {
+				if meta, err := md.GetMemberMetadata(); err == nil && meta != nil {
+					if m, err := DecodeMember(meta.UserData); err == nil {
+						next.Replicas[m.ID] = m
+					}
+				}
+			}
+			continue
+		}
 		entity := entityOf[d.GroupId]
 		if entity == "" {
 			continue

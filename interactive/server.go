@@ -24,6 +24,8 @@ const (
 	HeaderLag       = "Eventfold-Lag"
 	// HeaderHop marks a forwarded request; a node never forwards it again.
 	HeaderHop = "Eventfold-Hop"
+	// HeaderStandby asks the receiving node for its standby copy only.
+	HeaderStandby = "Eventfold-Standby"
 )
 
 // Store is the local state a Server reads: a processor.Processor, or a

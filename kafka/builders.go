@@ -1,7 +1,9 @@
 package kafka
 
 import (
+	"fmt"
 	"hash"
+	"log/slog"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -73,3 +75,13 @@ func topicManagerBuilder(base *sarama.Config, tm *goka.TopicManagerConfig) goka.
 func backoffBuilder() (goka.Backoff, error) {
 	return goka.NewSimpleBackoff(300*time.Millisecond, 5*time.Second), nil
 }
+
+// GokaLogger sends goka's log lines to slog, at info level (goka does not
+// say which of its lines are errors).
+func GokaLogger(l *slog.Logger) goka.Logger { return gokaLogger{l} }
+
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) Print(v ...any)                 { g.l.Info(fmt.Sprint(v...)) }
+func (g gokaLogger) Println(v ...any)               { g.l.Info(fmt.Sprint(v...)) }
+func (g gokaLogger) Printf(format string, v ...any) { g.l.Info(fmt.Sprintf(format, v...)) }

@@ -22,6 +22,7 @@ import (
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/view"
 )
 
 // Config describes a node. Brokers and Entities are required.
@@ -37,11 +38,14 @@ type Config struct {
 	Partitions   int32  // for created topics; default 10
 	Replication  int16  // for created topics; default min(3, brokers)
 	HotStandby   bool   // keep non-owned partitions warm
-	TopicPrefix  string // prepended to events topics; default none
-	Token        string // bearer token for the API and forwards; default none
-	Partitioner  kafka.Partitioner
-	Sarama       *sarama.Config // default kafka.NewConfig()
-	Logger       *slog.Logger   // default discard
+	// Role is interactive.RoleProcessor (default: owns partitions, folds) or
+	// interactive.RoleReplica (read-only copies of the tables, no partitions).
+	Role        interactive.Role
+	TopicPrefix string // prepended to events topics; default none
+	Token       string // bearer token for the API and forwards; default none
+	Partitioner kafka.Partitioner
+	Sarama      *sarama.Config // default kafka.NewConfig()
+	Logger      *slog.Logger   // default discard
 	// Registry receives all metrics; default a new registry with Go and
 	// process collectors.
 	Registry *prometheus.Registry
@@ -60,7 +64,9 @@ type Node struct {
 	cfg       Config
 	ln        net.Listener
 	self      interactive.Member
-	proc      *processor.Processor
+	proc      *processor.Processor // nil on replicas
+	view      *view.View           // nil on processors
+	store     interactive.Store
 	own       *interactive.Ownership
 	api       *interactive.Server
 	registry  *prometheus.Registry
@@ -116,9 +122,59 @@ func (n *Node) build() error {
 	if adv == "" {
 		adv = advertise(n.ln.Addr().(*net.TCPAddr))
 	}
-	n.self = interactive.Member{ID: cfg.NodeID, URL: adv, Role: interactive.RoleProcessor}
+	role := cfg.Role
+	if role == "" {
+		role = interactive.RoleProcessor
+	}
+	if role != interactive.RoleProcessor && role != interactive.RoleReplica {
+		return fmt.Errorf("node: role %q: want %s or %s", role, interactive.RoleProcessor, interactive.RoleReplica)
+	}
+	n.self = interactive.Member{ID: cfg.NodeID, URL: adv, Role: role}
 
 	var own *interactive.Ownership
+	var types []*processor.Type
+	if role == interactive.RoleProcessor {
+		proc, err := n.buildProcessor(func() { own.Kick() })
+		if err != nil {
+			return err
+		}
+		n.proc, n.store, types = proc, proc, proc.Types()
+	} else {
+		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithApp(cfg.App), view.WithDataDir(orDefault(cfg.DataDir, "data")),
+			view.WithSaramaConfig(cfg.Sarama), view.WithPartitioner(cfg.Partitioner), view.WithLogger(n.logger))
+		if err != nil {
+			return err
+		}
+		n.view, n.store, types = v, v, v.Types()
+	}
+	groups := map[string]string{}
+	for _, t := range types {
+		groups[t.Name()] = processor.Group(cfg.App, t.Name())
+	}
+	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, interactive.ReplicaGroup(cfg.App), cfg.OwnershipInterval, n.logger)
+	n.registerOwnershipMetrics(own, types)
+
+	iopts := []interactive.Option{
+		interactive.WithLogger(n.logger),
+		interactive.WithRegisterer(n.registry),
+		interactive.WithPartitioner(cfg.Partitioner),
+	}
+	if cfg.Token != "" {
+		iopts = append(iopts, interactive.WithToken(cfg.Token))
+	}
+	if cfg.LookupDeadline > 0 {
+		iopts = append(iopts, interactive.WithLookupDeadline(cfg.LookupDeadline))
+	}
+	api, err := interactive.New(n.store, own, n.self, lazyProducer{n}, iopts...)
+	if err != nil {
+		return err
+	}
+	n.own, n.api = own, api
+	return nil
+}
+
+func (n *Node) buildProcessor(onAssign func()) (*processor.Processor, error) {
+	cfg := n.cfg
 	popts := []processor.Option{
 		processor.WithApp(cfg.App),
 		processor.WithSaramaConfig(cfg.Sarama),
@@ -126,7 +182,7 @@ func (n *Node) build() error {
 		processor.WithLogger(n.logger),
 		processor.WithRegisterer(n.registry),
 		processor.WithMemberData(n.self.Encode()),
-		processor.WithAssignmentHook(func(string, []int32) { own.Kick() }),
+		processor.WithAssignmentHook(func(string, []int32) { onAssign() }),
 	}
 	if cfg.DataDir != "" {
 		popts = append(popts, processor.WithDataDir(cfg.DataDir))
@@ -144,15 +200,10 @@ func (n *Node) build() error {
 		popts = append(popts, processor.WithTopicPrefix(cfg.TopicPrefix))
 	}
 	popts = append(popts, cfg.ProcessorOptions...)
-	proc, err := processor.New(cfg.Brokers, cfg.Entities, popts...)
-	if err != nil {
-		return err
-	}
-	groups := map[string]string{}
-	for _, t := range proc.Types() {
-		groups[t.Name()] = processor.Group(proc.App(), t.Name())
-	}
-	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, cfg.OwnershipInterval, n.logger)
+	return processor.New(cfg.Brokers, cfg.Entities, popts...)
+}
+
+func (n *Node) registerOwnershipMetrics(own *interactive.Ownership, types []*processor.Type) {
 	n.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "eventfold_ownership_changes_total",
 		Help: "Times the partition ownership map seen by this node changed.",
@@ -161,38 +212,27 @@ func (n *Node) build() error {
 		Name: "eventfold_ownership_members",
 		Help: "Members in the ownership map seen by this node.",
 	}, func() float64 { return float64(len(own.Snapshot().Members)) }))
-	for _, t := range proc.Types() {
+	for _, t := range types {
 		name := t.Name()
 		n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "eventfold_ownership_unowned_partitions",
 			Help:        "Partitions of the entity type that no member owns, as this node sees the groups.",
 			ConstLabels: prometheus.Labels{"entity": name},
 		}, func() float64 {
-			total := proc.Partitions(name)
+			total := n.store.Partitions(name)
 			if total == 0 {
 				return 0
 			}
 			return float64(total - int32(len(own.Snapshot().Owners[name])))
 		}))
 	}
+}
 
-	iopts := []interactive.Option{
-		interactive.WithLogger(n.logger),
-		interactive.WithRegisterer(n.registry),
-		interactive.WithPartitioner(cfg.Partitioner),
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
-	if cfg.Token != "" {
-		iopts = append(iopts, interactive.WithToken(cfg.Token))
-	}
-	if cfg.LookupDeadline > 0 {
-		iopts = append(iopts, interactive.WithLookupDeadline(cfg.LookupDeadline))
-	}
-	api, err := interactive.New(proc, own, n.self, lazyProducer{n}, iopts...)
-	if err != nil {
-		return err
-	}
-	n.proc, n.own, n.api = proc, own, api
-	return nil
+	return s
 }
 
 // lazyProducer connects on first use, so nodes that never take writes never
@@ -249,7 +289,12 @@ func (n *Node) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run("processor", func() error { return n.proc.Run(ctx) })
+	if n.proc != nil {
+		run("processor", func() error { return n.proc.Run(ctx) })
+	} else {
+		run("view", func() error { return n.view.Run(ctx) })
+		run("announce", func() error { return interactive.Announce(ctx, n.cfg.Brokers, n.cfg.Sarama, n.cfg.App, n.self) })
+	}
 	run("ownership", func() error { return n.own.Run(ctx) })
 	run("http", func() error {
 		if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -280,14 +325,26 @@ func (n *Node) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
+// ListenURL is the address the HTTP server listens on, as a URL.
+func (n *Node) ListenURL() string { return "http://" + n.ln.Addr().String() }
+
 // URL is how other nodes and clients reach this node.
 func (n *Node) URL() string { return n.self.URL }
 
 // ID is the node id.
 func (n *Node) ID() string { return n.self.ID }
 
-// Processor is the node's processor.
+// Processor is the node's processor (nil on a replica).
 func (n *Node) Processor() *processor.Processor { return n.proc }
+
+// View is the node's table replica (nil on a processor).
+func (n *Node) View() *view.View { return n.view }
+
+// Store is what the node reads from: its processor or its view.
+func (n *Node) Store() interactive.Store { return n.store }
+
+// Role is the node's role.
+func (n *Node) Role() interactive.Role { return n.self.Role }
 
 // Ownership is the node's ownership map.
 func (n *Node) Ownership() *interactive.Ownership { return n.own }

@@ -48,7 +48,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), name, strconv.Itoa(int(part)))
 		}
 		rt.mu.RUnlock()
-		ch <- prometheus.MustNewConstMetric(c.recovered, prometheus.GaugeValue, float64(len(rt.stores.recovered())), name)
+		ch <- prometheus.MustNewConstMetric(c.recovered, prometheus.GaugeValue, float64(len(rt.stores.Recovered())), name)
 		ch <- prometheus.MustNewConstMetric(c.tableSize, prometheus.GaugeValue, float64(dirSize(filepath.Join(c.p.cfg.dataDir, rt.group))), name)
 	}
 }

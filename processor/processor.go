@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/internal/table"
 	"github.com/eventfold/eventfold/kafka"
 )
 
@@ -41,7 +43,7 @@ type entityRuntime struct {
 	group      string
 	table      string
 	partitions atomic.Int32
-	stores     *stores
+	stores     *table.Set
 	gp         *goka.Processor
 
 	mu       sync.RWMutex
@@ -99,7 +101,7 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 			typ:         t,
 			group:       Group(cfg.app, t.name),
 			table:       TableTopic(cfg.app, t.name),
-			stores:      newStores(),
+			stores:      table.NewSet(),
 			assigned:    map[int32]bool{},
 			lag:         map[int32]int64{},
 			skipped:     p.metrics.skipped.WithLabelValues(t.name),
@@ -149,6 +151,19 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	errs := make(chan error, len(procs))
 	var wg sync.WaitGroup
+	if p.cfg.hotStandby {
+		// Standby answers report their lag: poll the tables' high-water marks.
+		client, err := sarama.NewClient(p.brokers, kafka.Copy(p.cfg.saramaConfig, "eventfold-hwm"))
+		if err != nil {
+			return fmt.Errorf("processor: %w", err)
+		}
+		defer client.Close()
+		for _, name := range p.order {
+			rt := p.byName[name]
+			wg.Add(1)
+			go func() { defer wg.Done(); rt.stores.Poll(ctx, client, rt.table, 500*time.Millisecond) }()
+		}
+	}
 	for i, gp := range procs {
 		wg.Add(1)
 		go func() {
@@ -255,10 +270,10 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 	)
 	opts := []goka.ProcessorOption{
 		goka.WithClientID("eventfold-" + rt.group),
-		goka.WithStorageBuilder(rt.stores.builder(storage.DefaultBuilder(filepath.Join(cfg.dataDir, rt.group)))),
+		goka.WithStorageBuilder(rt.stores.Builder(storage.DefaultBuilder(filepath.Join(cfg.dataDir, rt.group)))),
 		goka.WithHasher(cfg.partitioner.Hasher()),
 		goka.WithRebalanceCallback(rt.onAssign),
-		goka.WithLogger(gokaLogger{cfg.logger.With(slog.String("component", "goka"), slog.String("group", rt.group))}),
+		goka.WithLogger(kafka.GokaLogger(cfg.logger.With(slog.String("component", "goka"), slog.String("group", rt.group)))),
 	}
 	opts = append(opts, kafka.ProcessorOptions(sc, tm)...)
 	// After kafka's builders: wrap its consumer group so offsets commit in order.
@@ -317,13 +332,6 @@ func sortedKeys(m map[int32]bool) []int32 {
 	slices.Sort(out)
 	return out
 }
-
-// gokaLogger sends goka's log lines to slog.
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)                 { g.l.Info(fmt.Sprint(v...)) }
-func (g gokaLogger) Println(v ...any)               { g.l.Info(fmt.Sprint(v...)) }
-func (g gokaLogger) Printf(format string, v ...any) { g.l.Info(fmt.Sprintf(format, v...)) }
 
 // waitStarted blocks until Run has built the groups.
 func (p *Processor) waitStarted(ctx context.Context) error {

@@ -18,6 +18,11 @@ type Entry struct {
 	Partition int32
 	Offset    int64 // offset of the last applied event
 	UpdatedAt time.Time
+	// Lag is how many changelog records the copy that answered was behind
+	// the changelog's end: 0 for the owner's table, -1 when unknown.
+	Lag int64
+	// Stale marks an answer from a copy that does not own the partition.
+	Stale bool
 }
 
 // NotOwnerError says which partition a key is in and that this node does not
@@ -58,7 +63,12 @@ func (p *Processor) GetStandby(ctx context.Context, entity, key string) (Entry, 
 	if err != nil {
 		return Entry{}, err
 	}
-	return rt.read(part, key)
+	e, err := rt.read(part, key)
+	if err == nil && !rt.owns(part) {
+		e.Stale = true
+		e.Lag = rt.stores.Lag(part)
+	}
+	return e, err
 }
 
 func (p *Processor) locate(entity, key string) (*entityRuntime, int32, error) {
@@ -74,8 +84,8 @@ func (p *Processor) locate(entity, key string) (*entityRuntime, int32, error) {
 }
 
 func (rt *entityRuntime) read(part int32, key string) (Entry, error) {
-	st := rt.stores.get(part)
-	if st == nil || !st.recovered.Load() {
+	st := rt.stores.Get(part)
+	if st == nil || !st.Recovered() {
 		return Entry{}, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, rt.typ.name, part)
 	}
 	raw, err := st.Get(key)
@@ -86,13 +96,18 @@ func (rt *entityRuntime) read(part int32, key string) (Entry, error) {
 	if raw == nil {
 		return Entry{}, fmt.Errorf("%w: %s %q", eventfold.ErrNotFound, rt.typ.name, key)
 	}
+	return EntryFromStored(rt.typ.name, key, part, raw)
+}
+
+// EntryFromStored decodes a table value (an Envelope) into an Entry.
+func EntryFromStored(entity, key string, partition int32, raw []byte) (Entry, error) {
 	var env Envelope
 	if err := env.UnmarshalBinary(raw); err != nil {
-		return Entry{}, fmt.Errorf("processor: %s %q: %w", rt.typ.name, key, err)
+		return Entry{}, fmt.Errorf("processor: %s %q: %w", entity, key, err)
 	}
 	return Entry{
-		Entity: rt.typ.name, Key: key, State: env.State, Version: env.Version,
-		Partition: part, Offset: env.Offset, UpdatedAt: env.UpdatedAt,
+		Entity: entity, Key: key, State: env.State, Version: env.Version,
+		Partition: partition, Offset: env.Offset, UpdatedAt: env.UpdatedAt,
 	}, nil
 }
 
@@ -145,8 +160,7 @@ func (p *Processor) RecoveredPartitions(entity string) []int32 {
 	if !ok {
 		return nil
 	}
-	out := rt.stores.recovered()
-	return out
+	return rt.stores.Recovered()
 }
 
 // Recovered reports whether every group has joined, and every partition this
@@ -165,8 +179,8 @@ func (p *Processor) Recovered() bool {
 		assigned := sortedKeys(rt.assigned)
 		rt.mu.RUnlock()
 		for _, part := range assigned {
-			st := rt.stores.get(part)
-			if st == nil || !st.recovered.Load() {
+			st := rt.stores.Get(part)
+			if st == nil || !st.Recovered() {
 				return false
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/demo"
+	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/node"
 )
 
@@ -18,6 +19,7 @@ type serveFlags struct {
 	httpAddr   string
 	advertise  string
 	hotStandby bool
+	role       string
 	token      string
 	lookup     time.Duration
 }
@@ -30,6 +32,7 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.httpAddr, "http", ":8080", "HTTP listen address")
 	fs.StringVar(&s.advertise, "advertise", "", "URL other nodes use to reach this one (default: derived from --http)")
 	fs.BoolVar(&s.hotStandby, "hot-standby", false, "keep partitions owned by other nodes warm, for instant failover")
+	fs.StringVar(&s.role, "role", "processor", "processor (owns partitions, folds events) or replica (read-only copies of the tables)")
 	fs.StringVar(&s.token, "token", "", "require this bearer token on /v1 (and send it on forwards)")
 	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
 }
@@ -54,6 +57,7 @@ func (s *serveFlags) config() (node.Config, error) {
 		Partitions:     int32(s.kafka.partitions),
 		Replication:    int16(s.kafka.replication),
 		HotStandby:     s.hotStandby,
+		Role:           interactive.Role(s.role),
 		TopicPrefix:    s.kafka.topicPrefix,
 		Token:          s.token,
 		Partitioner:    part,

@@ -141,7 +141,8 @@ func (n *Node) build() error {
 		n.proc, n.store, types = proc, proc, proc.Types()
 	} else {
 		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithApp(cfg.App), view.WithDataDir(orDefault(cfg.DataDir, "data")),
-			view.WithSaramaConfig(cfg.Sarama), view.WithPartitioner(cfg.Partitioner), view.WithLogger(n.logger))
+			view.WithSaramaConfig(cfg.Sarama), view.WithPartitioner(cfg.Partitioner), view.WithLogger(n.logger),
+			view.WithRegisterer(n.registry))
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ type collector struct {
 	recovered *prometheus.Desc
 	lag       *prometheus.Desc
 	tableSize *prometheus.Desc
+	standby   *prometheus.Desc
 }
 
 func newCollector(p *Processor) *collector {
@@ -29,6 +30,8 @@ func newCollector(p *Processor) *collector {
 			"Events in the partition not yet delivered to the fold (high-water mark minus next offset).", []string{"entity", "partition"}, nil),
 		tableSize: prometheus.NewDesc("eventfold_processor_table_bytes",
 			"Bytes of the entity type's LevelDB tables on this node's disk.", []string{"entity"}, nil),
+		standby: prometheus.NewDesc("eventfold_standby_lag",
+			"Changelog records a standby copy (hot standby on a processor, or a replica) is behind.", []string{"entity", "partition"}, nil),
 	}
 }
 
@@ -37,6 +40,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.recovered
 	ch <- c.lag
 	ch <- c.tableSize
+	ch <- c.standby
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -48,7 +52,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), name, strconv.Itoa(int(part)))
 		}
 		rt.mu.RUnlock()
-		ch <- prometheus.MustNewConstMetric(c.recovered, prometheus.GaugeValue, float64(len(rt.stores.Recovered())), name)
+		recovered := rt.stores.Recovered()
+		ch <- prometheus.MustNewConstMetric(c.recovered, prometheus.GaugeValue, float64(len(recovered)), name)
+		for _, part := range recovered {
+			if lag := rt.stores.Lag(part); !rt.owns(part) && lag >= 0 {
+				ch <- prometheus.MustNewConstMetric(c.standby, prometheus.GaugeValue, float64(lag), name, strconv.Itoa(int(part)))
+			}
+		}
 		ch <- prometheus.MustNewConstMetric(c.tableSize, prometheus.GaugeValue, float64(dirSize(filepath.Join(c.p.cfg.dataDir, rt.group))), name)
 	}
 }

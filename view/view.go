@@ -15,6 +15,7 @@ import (
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/internal/table"
@@ -36,6 +37,13 @@ type config struct {
 	partitioner  kafka.Partitioner
 	logger       *slog.Logger
 	pollInterval time.Duration
+	registerer   prometheus.Registerer
+}
+
+// WithRegisterer registers the replica's metrics (eventfold_standby_lag,
+// eventfold_view_partitions_recovered). Default: none.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return optionFunc(func(c *config) { c.registerer = r })
 }
 
 // WithApp is the application whose tables to follow. Default "eventfold".
@@ -103,6 +111,11 @@ func New(brokers []string, entities []processor.Definition, opts ...Option) (*Vi
 		r := &replica{typ: t, group: processor.Group(cfg.app, t.Name()), topic: processor.TableTopic(cfg.app, t.Name()), set: table.NewSet()}
 		v.byName[t.Name()] = r
 		v.order = append(v.order, t.Name())
+	}
+	if cfg.registerer != nil {
+		if err := cfg.registerer.Register(collector{v}); err != nil {
+			return nil, fmt.Errorf("view: register metrics: %w", err)
+		}
 	}
 	return v, nil
 }

@@ -22,6 +22,10 @@ var (
 	ErrClosed = errors.New("eventfold: closed")
 	// ErrTopicMismatch: an existing topic's configuration contradicts what eventfold needs.
 	ErrTopicMismatch = errors.New("eventfold: topic configuration mismatch")
+	// ErrConflict: a command's expected version is not the entity's current version.
+	ErrConflict = errors.New("eventfold: version conflict")
+	// ErrRejected: the domain refused a command (Decide returned an error).
+	ErrRejected = errors.New("eventfold: command rejected")
 )
 
 // IsRetryable reports whether err is a transient condition that a caller may

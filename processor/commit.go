@@ -20,13 +20,15 @@ type orderedGroup struct {
 	// observe, if set, sees each delivered offset with the partition's
 	// high-water mark (for lag metrics).
 	observe func(partition int32, offset, hwm int64)
+	// onClaim, if set, learns where each claimed partition starts.
+	onClaim func(partition int32, next int64)
 }
 
 // Consume runs sessions back to back until ctx ends or joining fails. goka
 // sleeps 5 s after every session before it rejoins, and the whole group
 // waits for the sleeper; looping here makes a rebalance cost what Kafka needs.
 func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
-	oh := &orderedHandler{inner: h, observe: g.observe}
+	oh := &orderedHandler{inner: h, observe: g.observe, onClaim: g.onClaim}
 	for {
 		start := time.Now()
 		if err := g.ConsumerGroup.Consume(ctx, topics, oh); err != nil {
@@ -49,6 +51,7 @@ func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.Con
 type orderedHandler struct {
 	inner   sarama.ConsumerGroupHandler
 	observe func(partition int32, offset, hwm int64)
+	onClaim func(partition int32, next int64)
 	mu      sync.Mutex
 	sess    *orderedSession
 }
@@ -73,6 +76,9 @@ func (h *orderedHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 func (h *orderedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	sess := h.session(s)
 	tr := sess.tracker(claim.Topic(), claim.Partition())
+	if h.onClaim != nil {
+		h.onClaim(claim.Partition(), claim.InitialOffset())
+	}
 	out := make(chan *sarama.ConsumerMessage)
 	done := make(chan struct{})
 	// The relay owns out: it records each offset before goka can see (and

@@ -26,6 +26,8 @@ type Entity[S, E any] struct {
 	// first event of an entity sees the zero S. Required; see the package
 	// documentation for its threading rules.
 	Evolve func(state S, event E) (S, error)
+	// Commands, if set, enable POST /v1/{entity}/{id}/commands: see Commands.
+	Commands CommandHandler[S, E]
 }
 
 // Definition is anything that describes an entity type; Entity is the one
@@ -101,6 +103,41 @@ func (e Entity[S, E]) Type() (*Type, error) {
 		}
 		return out, typ, nil
 	}
+	if e.Commands != nil {
+		t.commandTypes = e.Commands.commandTypes()
+		t.decide = func(raw []byte, exists bool, data []byte) (decided, error) {
+			var state S
+			if exists {
+				var err error
+				if state, err = stateCodec.Decode(raw); err != nil {
+					return decided{}, &FoldError{Reason: ReasonState, Err: err}
+				}
+			}
+			cmdType, events, err := e.Commands.decide(state, data)
+			if err != nil {
+				return decided{cmdType: cmdType}, err
+			}
+			if len(events) == 0 {
+				return decided{cmdType: cmdType}, &RejectedError{Reason: "Decide returned no events"}
+			}
+			// Fold the events aside first: a command whose own events do not
+			// apply must not be half-appended.
+			d := decided{cmdType: cmdType}
+			s := state
+			for i, ev := range events {
+				if s, err = e.Evolve(s, ev); err != nil {
+					return d, &RejectedError{Reason: fmt.Sprintf("event %d of %d does not apply: %v", i+1, len(events), err), Err: err}
+				}
+				b, err := e.Events.Encode(ev)
+				if err != nil {
+					return d, fmt.Errorf("processor: encode event %d: %w", i, err)
+				}
+				d.events = append(d.events, b)
+				d.types = append(d.types, eventType(ev))
+			}
+			return d, nil
+		}
+	}
 	_, stateIsJSON := stateCodec.(interface{ IsJSON() bool })
 	t.stateJSON = func(raw []byte) (json.RawMessage, error) {
 		if stateIsJSON {
@@ -123,7 +160,16 @@ type Type struct {
 	checkEvent  func(data []byte) (string, error)
 	apply       func(state []byte, exists bool, event []byte) ([]byte, string, error)
 	stateJSON   func(raw []byte) (json.RawMessage, error)
+
+	commandTypes []string
+	decide       func(state []byte, exists bool, cmd []byte) (decided, error)
 }
+
+// HasCommands reports whether the type accepts commands.
+func (t *Type) HasCommands() bool { return t.decide != nil }
+
+// CommandTypes lists the command discriminators, when the codec knows them.
+func (t *Type) CommandTypes() []string { return t.commandTypes }
 
 // Name is the entity type's name.
 func (t *Type) Name() string { return t.name }
@@ -154,11 +200,12 @@ func TableTopic(app, entity string) string { return Group(app, entity) + "-table
 type Reason string
 
 const (
-	ReasonDecode Reason = "decode" // the event bytes are not a known event
-	ReasonEvolve Reason = "evolve" // Evolve returned an error (invalid transition)
-	ReasonPanic  Reason = "panic"  // Evolve panicked
-	ReasonState  Reason = "state"  // the stored state could not be decoded or the new one encoded
-	ReasonNoKey  Reason = "no-key" // the record has no key, so no entity
+	ReasonDecode  Reason = "decode"  // the event bytes are not a known event
+	ReasonEvolve  Reason = "evolve"  // Evolve returned an error (invalid transition)
+	ReasonPanic   Reason = "panic"   // Evolve panicked
+	ReasonState   Reason = "state"   // the stored state could not be decoded or the new one encoded
+	ReasonNoKey   Reason = "no-key"  // the record has no key, so no entity
+	ReasonHeaders Reason = "headers" // eventfold command headers present but malformed
 )
 
 // FoldError is why an event was not applied.

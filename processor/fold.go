@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -21,10 +22,18 @@ const (
 	HeaderSourceOffset    = "eventfold-source-offset"
 )
 
+// Headers of events appended by a command (DESIGN.md, "Write path").
+const (
+	HeaderCommandID       = "eventfold-command-id"
+	HeaderExpectedVersion = "eventfold-expected-version"
+	HeaderBatch           = "eventfold-batch" // "i/n", 0-based
+)
+
 // fold is the goka callback of one entity type: one call per event, on the
 // goroutine of the event's partition.
 func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 	start := time.Now()
+	defer rt.progress.advance(ctx.Partition(), ctx.Offset())
 	data, _ := msg.([]byte)
 	key := ctx.Key()
 	if key == "" {
@@ -33,7 +42,6 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 	}
 
 	var env Envelope
-	exists := false
 	var stored []byte
 	if v := ctx.Value(); v != nil {
 		stored = v.([]byte)
@@ -42,29 +50,145 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 			// our changelog: stop rather than fold on top of garbage.
 			ctx.Fail(fmt.Errorf("entity %s key %q: stored envelope: %w", rt.typ.name, key, err))
 		}
-		exists = true
-		if ctx.Offset() <= env.Offset {
+		if ctx.Offset() <= env.lastOffset() {
 			rt.redelivered(ctx, env, stored)
 			return
 		}
 	}
 
-	state, typ, err := rt.typ.apply(env.State, exists, data)
-	if err != nil {
-		rt.deadLetter(ctx, data, typ, err)
+	if cmd, ok, err := commandHeaders(ctx.Headers()); err != nil {
+		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonHeaders, Err: err})
+		return
+	} else if ok {
+		rt.foldCommandEvent(ctx, data, env, cmd)
 		return
 	}
-	next := Envelope{
-		State:     state,
-		Version:   env.Version + 1,
-		Partition: ctx.Partition(),
-		Offset:    ctx.Offset(),
-		UpdatedAt: ctx.Timestamp(),
+
+	state, typ, err := rt.typ.apply(env.State, env.Version > 0, data)
+	if err != nil {
+		rt.deadLetter(ctx, data, typ, err)
+		if env.Pending != nil {
+			rt.abortPending(ctx, env, "a plain event arrived in the middle of it")
+		}
+		return
 	}
-	b, _ := next.MarshalBinary()
-	ctx.SetValue(b)
+	if env.Pending != nil {
+		// The pending command was decided on the state this event changes.
+		rt.logRejected(ctx, env.Pending.ID, "aborted: a plain event arrived in the middle of it")
+		env.Pending = nil
+	}
+	env.State, env.Version = state, env.Version+1
+	env.Partition, env.Offset, env.UpdatedAt = ctx.Partition(), ctx.Offset(), ctx.Timestamp()
+	rt.store(ctx, &env)
 	rt.counter(ctx.Partition()).Inc()
 	rt.foldSeconds.Observe(time.Since(start).Seconds())
+}
+
+// lastOffset is the highest offset already folded into e (applied, or
+// folded aside into a pending command).
+func (e *Envelope) lastOffset() int64 {
+	if e.Pending != nil && e.Pending.Offset > e.Offset {
+		return e.Pending.Offset
+	}
+	return e.Offset
+}
+
+func (rt *entityRuntime) store(ctx goka.Context, env *Envelope) {
+	b, _ := env.MarshalBinary()
+	ctx.SetValue(b)
+}
+
+// commandHeader is what an event says about the command that appended it.
+type commandHeader struct {
+	id       string
+	expected uint64
+	index, n int
+}
+
+func commandHeaders(h goka.Headers) (commandHeader, bool, error) {
+	id, ok := h[HeaderCommandID]
+	if !ok {
+		return commandHeader{}, false, nil
+	}
+	c := commandHeader{id: string(id)}
+	var err error
+	if c.expected, err = strconv.ParseUint(string(h[HeaderExpectedVersion]), 10, 64); err != nil {
+		return c, false, fmt.Errorf("bad %s header %q", HeaderExpectedVersion, h[HeaderExpectedVersion])
+	}
+	i, n, found := strings.Cut(string(h[HeaderBatch]), "/")
+	c.index, err = strconv.Atoi(i)
+	if err == nil {
+		c.n, err = strconv.Atoi(n)
+	}
+	if !found || err != nil || c.n < 1 || c.index < 0 || c.index >= c.n || c.id == "" {
+		return c, false, fmt.Errorf("bad command headers: id %q batch %q", id, h[HeaderBatch])
+	}
+	return c, true, nil
+}
+
+// foldCommandEvent applies the write-path rule: event 0 of a command only on
+// the version it was decided on, event i>0 only after event i-1 of the same
+// command; a command's events are folded aside and become the state all at
+// once with its last event. Rejected events stay in the topic (they are
+// history) and are counted, not dead-lettered.
+func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env Envelope, cmd commandHeader) {
+	var base []byte
+	// An envelope with only a pending command has no state yet.
+	baseExists := env.Version > 0
+	switch {
+	case cmd.index == 0:
+		if env.Version != cmd.expected {
+			rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("decided on version %d, entity is at %d", cmd.expected, env.Version))
+			return
+		}
+		base = env.State
+	default:
+		p := env.Pending
+		if p == nil || p.ID != cmd.id || p.Next != cmd.index {
+			rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("event %d of %d does not follow an applied event %d", cmd.index, cmd.n, cmd.index-1))
+			return
+		}
+		base, baseExists = p.State, true
+	}
+	state, typ, err := rt.typ.apply(base, baseExists, data)
+	if err != nil {
+		rt.deadLetter(ctx, data, typ, err)
+		if env.Pending != nil {
+			rt.abortPending(ctx, env, "one of its events does not apply")
+		}
+		return
+	}
+	if cmd.index < cmd.n-1 {
+		env.Pending = &PendingCommand{ID: cmd.id, Expected: cmd.expected, Next: cmd.index + 1, N: cmd.n, State: state, Offset: ctx.Offset()}
+		rt.store(ctx, &env)
+		return
+	}
+	env.Pending = nil
+	env.State, env.Version = state, cmd.expected+uint64(cmd.n)
+	env.Partition, env.Offset, env.UpdatedAt = ctx.Partition(), ctx.Offset(), ctx.Timestamp()
+	env.Commands = append(env.Commands, CommandRecord{ID: cmd.id, Version: env.Version, Offset: ctx.Offset()})
+	if len(env.Commands) > maxCommandRecords {
+		env.Commands = env.Commands[len(env.Commands)-maxCommandRecords:]
+	}
+	rt.store(ctx, &env)
+	rt.counter(ctx.Partition()).Add(float64(cmd.n))
+}
+
+func (rt *entityRuntime) abortPending(ctx goka.Context, env Envelope, why string) {
+	rt.logRejected(ctx, env.Pending.ID, "aborted: "+why)
+	env.Pending = nil
+	rt.store(ctx, &env)
+}
+
+func (rt *entityRuntime) rejectCommandEvent(ctx goka.Context, cmd commandHeader, why string) {
+	rt.p.metrics.cmdRejected.WithLabelValues(rt.typ.name).Inc()
+	rt.logRejected(ctx, cmd.id, why)
+}
+
+func (rt *entityRuntime) logRejected(ctx goka.Context, id, why string) {
+	rt.p.cfg.logger.Info("command event not applied",
+		slog.String("entity", rt.typ.name), slog.String("key", ctx.Key()), slog.String("command_id", id),
+		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.String("reason", why))
 }
 
 // redelivered handles an event at or below the applied offset: Kafka

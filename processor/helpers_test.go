@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -147,3 +148,5 @@ func waitVersions(t *testing.T, p *processor.Processor, entity string, want map[
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

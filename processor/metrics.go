@@ -10,6 +10,7 @@ type metrics struct {
 	deadLetters *prometheus.CounterVec
 	foldSeconds *prometheus.HistogramVec
 	rebalances  *prometheus.CounterVec
+	cmdRejected *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,9 +36,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "eventfold_processor_rebalances_total",
 			Help: "Partition assignments received by this node.",
 		}, []string{"entity"}),
+		cmdRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_command_events_rejected_total",
+			Help: "Events of commands not applied by the fold rule (decided on a stale version, or out of their batch).",
+		}, []string{"entity"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances)
+		reg.MustRegister(m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected)
 	}
 	return m
 }

@@ -34,6 +34,50 @@ type Processor struct {
 
 	running atomic.Bool
 	started chan struct{} // closed when topics are verified and groups built
+
+	cmdLocks keyLocks
+	connMu   sync.Mutex // guards the lazily made clients below
+	prod     *kafka.Producer
+	admin    sarama.Client
+}
+
+// producer returns the processor's producer, connecting on first use.
+func (p *Processor) producer() (*kafka.Producer, error) {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if p.prod == nil {
+		pr, err := kafka.NewProducer(p.brokers, p.cfg.saramaConfig, p.cfg.partitioner)
+		if err != nil {
+			return nil, err
+		}
+		p.prod = pr
+	}
+	return p.prod, nil
+}
+
+// client returns a metadata client, connecting on first use.
+func (p *Processor) client() (sarama.Client, error) {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if p.admin == nil {
+		c, err := sarama.NewClient(p.brokers, kafka.Copy(p.cfg.saramaConfig, "eventfold-commands"))
+		if err != nil {
+			return nil, err
+		}
+		p.admin = c
+	}
+	return p.admin, nil
+}
+
+func (p *Processor) closeClients() {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if p.prod != nil {
+		p.prod.Close()
+	}
+	if p.admin != nil {
+		p.admin.Close()
+	}
 }
 
 // entityRuntime is one entity type's goka group on this node.
@@ -44,6 +88,7 @@ type entityRuntime struct {
 	table      string
 	partitions atomic.Int32
 	stores     *table.Set
+	progress   *progress
 	gp         *goka.Processor
 
 	mu       sync.RWMutex
@@ -102,6 +147,7 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 			group:       Group(cfg.app, t.name),
 			table:       TableTopic(cfg.app, t.name),
 			stores:      table.NewSet(),
+			progress:    newProgress(),
 			assigned:    map[int32]bool{},
 			lag:         map[int32]int64{},
 			skipped:     p.metrics.skipped.WithLabelValues(t.name),
@@ -142,6 +188,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer p.closeClients()
 
 	procs, err := p.build(ctx)
 	if err != nil {
@@ -282,7 +329,7 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 		if err != nil {
 			return nil, err
 		}
-		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag}, nil
+		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag, onClaim: rt.progress.start}, nil
 	}))
 	if cfg.hotStandby {
 		opts = append(opts, goka.WithHotStandby(), goka.WithRecoverAhead())

@@ -105,6 +105,10 @@ func EntryFromStored(entity, key string, partition int32, raw []byte) (Entry, er
 	if err := env.UnmarshalBinary(raw); err != nil {
 		return Entry{}, fmt.Errorf("processor: %s %q: %w", entity, key, err)
 	}
+	if env.Version == 0 {
+		// Only an unfinished command so far: nothing applied.
+		return Entry{}, fmt.Errorf("%w: %s %q", eventfold.ErrNotFound, entity, key)
+	}
 	return Entry{
 		Entity: entity, Key: key, State: env.State, Version: env.Version,
 		Partition: partition, Offset: env.Offset, UpdatedAt: env.UpdatedAt,

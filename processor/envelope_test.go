@@ -1,0 +1,40 @@
+package processor
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	at := time.UnixMilli(1_700_000_000_123).UTC()
+	for _, e := range []Envelope{
+		{State: []byte(`{"a":1}`), Version: 7, Partition: 3, Offset: 99, UpdatedAt: at},
+		{State: []byte{}, Version: 1, Partition: 0, Offset: 0, UpdatedAt: at},
+		{State: []byte("s"), Version: 3, Partition: 11, Offset: 1 << 40, UpdatedAt: at,
+			Commands: []CommandRecord{{ID: "c1", Version: 2, Offset: 5}, {ID: "c2", Version: 3, Offset: 9}}},
+		{State: []byte("s"), Version: 3, Partition: 1, Offset: 10, UpdatedAt: at,
+			Pending: &PendingCommand{ID: "c3", Expected: 3, Next: 1, N: 2, State: []byte("p"), Offset: 10}},
+	} {
+		b, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Envelope
+		if err := got.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
+		}
+	}
+}
+
+func TestEnvelopeRejectsGarbage(t *testing.T) {
+	for _, b := range [][]byte{nil, {0xEF}, {0x00, 0x01}, {0xEF, 0x09, 1}, {0xEF, 0x02, 1, 0, 0, 0, 5, 0xff}} {
+		var e Envelope
+		if err := e.UnmarshalBinary(b); err == nil {
+			t.Errorf("UnmarshalBinary(%x) accepted", b)
+		}
+	}
+}

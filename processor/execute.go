@@ -1,0 +1,212 @@
+package processor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"sync"
+
+	"github.com/IBM/sarama"
+
+	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/kafka"
+)
+
+// CommandOptions qualify one command.
+type CommandOptions struct {
+	// ID identifies the command; a retry with the same ID returns the first
+	// result and appends nothing (Idempotency-Key). Default: random.
+	ID string
+	// ExpectedVersion, if set, must equal the entity's version (If-Match).
+	ExpectedVersion *uint64
+}
+
+// CommandResult is a command carried out.
+type CommandResult struct {
+	CommandID string
+	Type      string
+	Version   uint64 // the entity's version after the command's events
+	Partition int32
+	Offset    int64  // offset of the command's last event
+	Events    int    // events appended by this call (0 for a duplicate)
+	State     []byte // the entity's current state
+	Duplicate bool   // answered from an earlier execution of the same ID
+}
+
+// ConflictError is a command decided on a version the entity is no longer
+// at. It matches eventfold.ErrConflict.
+type ConflictError struct {
+	Expected, Current uint64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("version conflict: expected %d, entity is at %d", e.Expected, e.Current)
+}
+
+// Is makes errors.Is(err, eventfold.ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == eventfold.ErrConflict }
+
+// Is makes errors.Is(err, eventfold.ErrRejected) true.
+func (e *RejectedError) Is(target error) bool { return target == eventfold.ErrRejected }
+
+// keyLocks serialises commands per key on this node.
+type keyLocks [256]sync.Mutex
+
+func (l *keyLocks) lock(key string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Execute carries out a command on the owner of key's partition: it decides
+// against the current state, appends the events (acks=all, idempotent), waits
+// until its own fold applied them and returns the result.
+//
+// Errors: *NotOwnerError (eventfold.ErrNotOwner) on other nodes;
+// eventfold.ErrNotRecovered while the partition recovers; eventfold.ErrInvalid
+// for an undecodable command or a type without commands; *RejectedError
+// (eventfold.ErrRejected) when Decide refuses; *ConflictError
+// (eventfold.ErrConflict) on a version mismatch, including losing a race
+// with another writer.
+func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte, opts CommandOptions) (CommandResult, error) {
+	rt, part, err := p.locate(entity, key)
+	if err != nil {
+		return CommandResult{}, err
+	}
+	if !rt.typ.HasCommands() {
+		return CommandResult{}, fmt.Errorf("%w: entity type %s takes no commands", eventfold.ErrInvalid, entity)
+	}
+	if !rt.owns(part) {
+		return CommandResult{}, &NotOwnerError{Entity: entity, Partition: part}
+	}
+	if opts.ID == "" {
+		opts.ID = newCommandID()
+	}
+	unlock := p.cmdLocks.lock(entity + "/" + key)
+	defer unlock()
+
+	// Fold everything already in the partition first: an earlier attempt of
+	// this command (same ID, before a crash) must be seen before deciding.
+	if err := p.catchUp(ctx, rt, part); err != nil {
+		return CommandResult{}, err
+	}
+	env, _, err := rt.envelope(part, key)
+	if err != nil {
+		return CommandResult{}, err
+	}
+	exists := env.Version > 0
+	if rec, ok := env.Command(opts.ID); ok {
+		return CommandResult{CommandID: opts.ID, Version: rec.Version, Partition: part, Offset: rec.Offset, State: env.State, Duplicate: true}, nil
+	}
+	if opts.ExpectedVersion != nil && *opts.ExpectedVersion != env.Version {
+		return CommandResult{}, &ConflictError{Expected: *opts.ExpectedVersion, Current: env.Version}
+	}
+	decidedOn := env.Version
+	d, err := rt.typ.decide(env.State, exists, cmd)
+	if err != nil {
+		var rej *RejectedError
+		if errors.As(err, &rej) {
+			return CommandResult{Type: d.cmdType}, err
+		}
+		return CommandResult{Type: d.cmdType}, fmt.Errorf("%w: %v", eventfold.ErrInvalid, err)
+	}
+
+	recs := make([]kafka.Record, len(d.events))
+	for i, ev := range d.events {
+		recs[i] = kafka.Record{Topic: rt.typ.topic, Key: key, Value: ev, Headers: []sarama.RecordHeader{
+			{Key: []byte(HeaderCommandID), Value: []byte(opts.ID)},
+			{Key: []byte(HeaderExpectedVersion), Value: []byte(strconv.FormatUint(env.Version, 10))},
+			{Key: []byte(HeaderBatch), Value: []byte(fmt.Sprintf("%d/%d", i, len(d.events)))},
+		}}
+	}
+	pr, err := p.producer()
+	if err != nil {
+		return CommandResult{}, fmt.Errorf("%w: %v", eventfold.ErrUnavailable, err)
+	}
+	pos, err := pr.SendAll(ctx, recs)
+	if err != nil {
+		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrUnavailable, opts.ID, err)
+	}
+	last := pos[len(pos)-1]
+	if last.Partition != part {
+		return CommandResult{}, fmt.Errorf("processor: command events of %q landed in partition %d, expected %d: producers and processor disagree on the partitioner", key, last.Partition, part)
+	}
+	if err := rt.progress.wait(ctx, part, last.Offset); err != nil {
+		return CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrUnavailable, opts.ID, err)
+	}
+	env, _, err = rt.envelope(part, key)
+	if err != nil {
+		return CommandResult{}, err
+	}
+	rec, ok := env.Command(opts.ID)
+	if !ok {
+		// Another writer's event came first: our events stay in the topic,
+		// rejected by the fold.
+		return CommandResult{}, &ConflictError{Expected: decidedOn, Current: env.Version}
+	}
+	return CommandResult{
+		CommandID: opts.ID, Type: d.cmdType, Version: rec.Version, Partition: part, Offset: rec.Offset,
+		Events: len(d.events), State: env.State, Duplicate: rec.Offset != last.Offset,
+	}, nil
+}
+
+// catchUp waits until the fold reached the end of the partition as it is now.
+func (p *Processor) catchUp(ctx context.Context, rt *entityRuntime, part int32) error {
+	client, err := p.client()
+	if err != nil {
+		return fmt.Errorf("%w: %v", eventfold.ErrUnavailable, err)
+	}
+	hwm, err := client.GetOffset(rt.typ.topic, part, sarama.OffsetNewest)
+	if err != nil {
+		return fmt.Errorf("%w: end offset of %s/%d: %v", eventfold.ErrUnavailable, rt.typ.topic, part, err)
+	}
+	if hwm == 0 {
+		return nil
+	}
+	return rt.progress.wait(ctx, part, hwm-1)
+}
+
+// WaitApplied blocks until the fold on this node has reached offset of the
+// partition that key of entity is in (read-your-writes), or ctx ends.
+func (p *Processor) WaitApplied(ctx context.Context, entity, key string, offset int64) error {
+	rt, part, err := p.locate(entity, key)
+	if err != nil {
+		return err
+	}
+	if !rt.owns(part) {
+		return &NotOwnerError{Entity: entity, Partition: part}
+	}
+	return rt.progress.wait(ctx, part, offset)
+}
+
+// envelope reads key's envelope from the recovered local table.
+func (rt *entityRuntime) envelope(part int32, key string) (Envelope, bool, error) {
+	st := rt.stores.Get(part)
+	if st == nil || !st.Recovered() {
+		return Envelope{}, false, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, rt.typ.name, part)
+	}
+	raw, err := st.Get(key)
+	if err != nil {
+		return Envelope{}, false, fmt.Errorf("%w: %s partition %d: %v", eventfold.ErrNotRecovered, rt.typ.name, part, err)
+	}
+	if raw == nil {
+		return Envelope{}, false, nil
+	}
+	var env Envelope
+	if err := env.UnmarshalBinary(raw); err != nil {
+		return env, false, err
+	}
+	return env, true, nil
+}
+
+func newCommandID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

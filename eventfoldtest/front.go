@@ -34,20 +34,27 @@ func (f *front) target(raw string) {
 	u, _ := url.Parse(raw)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	// A stopped node is unreachable, as it would be without the front.
+	rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { cut(w) }
 	f.dest.Store(rp)
 }
 
 func (f *front) serve(w http.ResponseWriter, r *http.Request) {
 	rp := f.dest.Load()
 	if f.isolated.Load() || rp == nil {
-		// Cut the connection: the caller sees a transport error, not an answer.
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		cut(w)
+		return
 	}
 	rp.ServeHTTP(w, r)
+}
+
+// cut closes the connection: the caller sees a transport error, not an answer.
+func cut(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }

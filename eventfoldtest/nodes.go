@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ type Node struct {
 	front   *front
 	cancel  context.CancelFunc
 	done    chan error
-	stopped bool
+	stopped atomic.Bool
 }
 
 // Isolate makes the node unreachable over HTTP (for clients and for other
@@ -105,7 +106,7 @@ func (c *Cluster) Nodes() []*Node {
 	defer c.mu.Unlock()
 	var out []*Node
 	for _, n := range c.nodes {
-		if !n.stopped {
+		if !n.stopped.Load() {
 			out = append(out, n)
 		}
 	}
@@ -115,10 +116,9 @@ func (c *Cluster) Nodes() []*Node {
 // Stop shuts the node down gracefully (it leaves its groups) and waits.
 func (n *Node) Stop(t testing.TB) {
 	t.Helper()
-	if n.stopped {
+	if !n.stopped.CompareAndSwap(false, true) {
 		return
 	}
-	n.stopped = true
 	n.cancel()
 	select {
 	case err := <-n.done:

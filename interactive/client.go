@@ -39,8 +39,17 @@ func NewClient(base, token string) *Client {
 
 // Get reads the current state of entity id.
 func (c *Client) Get(ctx context.Context, entity, id string) (Answer, error) {
+	return c.Read(ctx, entity, id, nil)
+}
+
+// Read is Get with query parameters: consistency, max_lag, min_offset.
+func (c *Client) Read(ctx context.Context, entity, id string, q url.Values) (Answer, error) {
 	var a Answer
-	resp, err := c.do(ctx, http.MethodGet, "/v1/"+url.PathEscape(entity)+"/"+url.PathEscape(id), nil)
+	path := "/v1/" + url.PathEscape(entity) + "/" + url.PathEscape(id)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	resp, err := c.do(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return a, err
 	}
@@ -64,6 +73,30 @@ func (c *Client) Append(ctx context.Context, entity, id string, event []byte) (A
 	return out, decodeBody(resp, &out)
 }
 
+// CommandOptions qualify Client.Command.
+type CommandOptions struct {
+	IfMatch        *uint64 // expected version
+	IdempotencyKey string  // retry-safe command id
+}
+
+// Command sends a command (JSON with a "type" field) for entity id.
+func (c *Client) Command(ctx context.Context, entity, id string, cmd []byte, o CommandOptions) (CommandResponse, error) {
+	var out CommandResponse
+	hdr := map[string]string{}
+	if o.IfMatch != nil {
+		hdr["If-Match"] = fmt.Sprintf("%q", fmt.Sprint(*o.IfMatch))
+	}
+	if o.IdempotencyKey != "" {
+		hdr[HeaderIdempotencyKey] = o.IdempotencyKey
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+url.PathEscape(entity)+"/"+url.PathEscape(id)+"/commands", cmd, hdr)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, decodeBody(resp, &out)
+}
+
 // Cluster returns the node's view of the cluster.
 func (c *Client) Cluster(ctx context.Context) (ClusterResponse, error) {
 	var out ClusterResponse
@@ -75,7 +108,7 @@ func (c *Client) Cluster(ctx context.Context) (ClusterResponse, error) {
 	return out, decodeBody(resp, &out)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, body []byte, headers ...map[string]string) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -89,6 +122,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for _, h := range headers {
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
 	}
 	return c.http.Do(req)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/processor"
 )
 
 // Error codes in JSON error bodies: {"error": "...", "code": "not_found"}.
@@ -22,6 +23,8 @@ const (
 	CodeUnavailable  = "unavailable"
 	CodeUnauthorized = "unauthorized"
 	CodeTimeout      = "timeout"
+	CodeConflict     = "conflict"
+	CodeRejected     = "rejected"
 	CodeInternal     = "internal"
 )
 
@@ -38,6 +41,8 @@ var ErrTimeout = errors.New("interactive: timed out")
 type apiError struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
+	// CurrentVersion accompanies conflict: the entity's version now.
+	CurrentVersion *uint64 `json:"current_version,omitempty"`
 }
 
 // classify is the one place that maps errors to codes and statuses.
@@ -61,6 +66,10 @@ func classify(err error) (code string, status int) {
 		return CodeUnavailable, http.StatusServiceUnavailable
 	case errors.Is(err, ErrTimeout):
 		return CodeTimeout, http.StatusGatewayTimeout
+	case errors.Is(err, eventfold.ErrConflict):
+		return CodeConflict, http.StatusConflict
+	case errors.Is(err, eventfold.ErrRejected):
+		return CodeRejected, http.StatusUnprocessableEntity
 	}
 	return CodeInternal, http.StatusInternalServerError
 }
@@ -86,6 +95,10 @@ func sentinel(code string) error {
 		return eventfold.ErrUnavailable
 	case CodeTimeout:
 		return ErrTimeout
+	case CodeConflict:
+		return eventfold.ErrConflict
+	case CodeRejected:
+		return eventfold.ErrRejected
 	}
 	return nil
 }
@@ -96,6 +109,8 @@ type RemoteError struct {
 	Status  int
 	Code    string
 	Message string
+	// CurrentVersion is set with CodeConflict.
+	CurrentVersion *uint64
 }
 
 func (e *RemoteError) Error() string {
@@ -111,7 +126,12 @@ func writeError(w http.ResponseWriter, err error) int {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(1))
 	}
-	writeJSON(w, status, apiError{Error: err.Error(), Code: code})
+	ae := apiError{Error: err.Error(), Code: code}
+	var ce *processor.ConflictError
+	if errors.As(err, &ce) {
+		ae.CurrentVersion = &ce.Current
+	}
+	writeJSON(w, status, ae)
 	return status
 }
 
@@ -127,5 +147,5 @@ func decodeError(status int, body []byte) error {
 	if err := json.Unmarshal(body, &ae); err != nil || ae.Code == "" {
 		return &RemoteError{Status: status, Code: CodeInternal, Message: string(body)}
 	}
-	return &RemoteError{Status: status, Code: ae.Code, Message: ae.Error}
+	return &RemoteError{Status: status, Code: ae.Code, Message: ae.Error, CurrentVersion: ae.CurrentVersion}
 }

@@ -52,13 +52,14 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) {
 
 // readOptions are a read's consistency requirements.
 type readOptions struct {
-	strong bool  // consistency=strong: only the owner may answer
-	maxLag int64 // max_lag=N: a standby may answer if at most N records behind; -1: any
+	strong    bool  // consistency=strong: only the owner may answer
+	maxLag    int64 // max_lag=N: a standby may answer if at most N records behind; -1: any
+	minOffset int64 // min_offset=N: the owner answers once its fold passed offset N; -1: none
 }
 
 func parseReadOptions(r *http.Request) (readOptions, error) {
 	q := r.URL.Query()
-	o := readOptions{maxLag: -1}
+	o := readOptions{maxLag: -1, minOffset: -1}
 	switch c := q.Get("consistency"); c {
 	case "", "eventual":
 	case "strong":
@@ -72,6 +73,14 @@ func parseReadOptions(r *http.Request) (readOptions, error) {
 			return o, fmt.Errorf("%w: max_lag=%q, want a number >= 0", eventfold.ErrInvalid, v)
 		}
 		o.maxLag = n
+	}
+	if v := q.Get("min_offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return o, fmt.Errorf("%w: min_offset=%q, want an offset >= 0", eventfold.ErrInvalid, v)
+		}
+		// Read-your-writes is the owner's promise; a standby cannot make it.
+		o.minOffset, o.strong = n, true
 	}
 	return o, nil
 }
@@ -117,10 +126,12 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 	backoff := 20 * time.Millisecond
 	var lastErr error
 	for {
-		e, err := s.store.Get(ctx, entity, id)
+		e, err := s.ownerRead(ctx, entity, id, opts.minOffset, deadline)
 		switch {
 		case err == nil:
 			return s.writeEntry(w, typ, e)
+		case errors.Is(err, ErrTimeout):
+			return err
 		case errors.Is(err, eventfold.ErrNotFound):
 			return err
 		case errors.Is(err, eventfold.ErrNotOwner):
@@ -168,6 +179,23 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 		eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
 }
 
+// ownerRead reads as the owner, first waiting (until deadline) for the fold
+// to pass minOffset when one is given.
+func (s *Server) ownerRead(ctx context.Context, entity, id string, minOffset int64, deadline time.Time) (processor.Entry, error) {
+	if c, ok := s.store.(Commander); ok && minOffset >= 0 {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		err := c.WaitApplied(wctx, entity, id, minOffset)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return processor.Entry{}, fmt.Errorf("%w: offset %d of %s %q not applied within %v", ErrTimeout, minOffset, entity, id, s.cfg.lookupDeadline)
+		}
+		if err != nil {
+			return processor.Entry{}, err
+		}
+	}
+	return s.store.Get(ctx, entity, id)
+}
+
 // answerStandby answers from this node's standby copy if it is acceptable.
 func (s *Server) answerStandby(w http.ResponseWriter, r *http.Request, typ *processor.Type, entity, id string, opts readOptions) error {
 	e, err := s.store.GetStandby(r.Context(), entity, id)
@@ -188,7 +216,7 @@ func (s *Server) askReplicas(w http.ResponseWriter, r *http.Request) bool {
 		if m.ID == s.self.ID {
 			continue
 		}
-		if done, _ := s.forward(w, r, m, true); done {
+		if done, _ := s.forward(w, r, m, forwardOpts{standby: true}); done {
 			return true
 		}
 	}
@@ -199,6 +227,11 @@ func (s *Server) askReplicas(w http.ResponseWriter, r *http.Request) bool {
 // answer. done is false when the caller should retry (no owner known,
 // owner unreachable, owner not (yet) owning or recovered).
 func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, id string) (done bool, err error) {
+	return s.forwardToOwnerWith(w, r, entity, id, nil)
+}
+
+// forwardToOwnerWith is forwardToOwner for a request whose body was read.
+func (s *Server) forwardToOwnerWith(w http.ResponseWriter, r *http.Request, entity, id string, body []byte) (done bool, err error) {
 	n := s.store.Partitions(entity)
 	part := s.cfg.partitioner.Partition(id, n)
 	owner, ok := s.own.Snapshot().Owner(entity, part)
@@ -207,21 +240,41 @@ func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, 
 		s.own.Kick()
 		return false, fmt.Errorf("%w: no owner known for %s partition %d", eventfold.ErrUnavailable, entity, part)
 	}
-	return s.forward(w, r, owner, false)
+	return s.forward(w, r, owner, forwardOpts{body: body})
+}
+
+type forwardOpts struct {
+	standby bool   // ask for the target's standby copy
+	body    []byte // the request body, already read
 }
 
 // forward sends the read to member once (hop header set) and relays a
 // definitive answer; done is false for answers worth retrying elsewhere.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, standby bool) (done bool, err error) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.forwardTimeout)
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o forwardOpts) (done bool, err error) {
+	standby := o.standby
+	timeout := s.cfg.forwardTimeout
+	var reqBody io.Reader
+	if r.Method != http.MethodGet {
+		reqBody = bytes.NewReader(o.body)
+	}
+	if r.Method != http.MethodGet || r.URL.Query().Has("min_offset") {
+		// The owner waits for its fold (a command's events, min_offset).
+		timeout = max(timeout, s.cfg.lookupDeadline+time.Second)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, to.URL+r.URL.RequestURI(), nil)
+	req, err := http.NewRequestWithContext(ctx, r.Method, to.URL+r.URL.RequestURI(), reqBody)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set(HeaderHop, s.self.ID)
 	if standby {
 		req.Header.Set(HeaderStandby, "1")
+	}
+	for _, h := range []string{"Content-Type", "If-Match", HeaderIdempotencyKey} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
 	}
 	if s.cfg.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.cfg.token)
@@ -238,7 +291,8 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, stan
 		s.metrics.forwards.WithLabelValues("error").Inc()
 		return false, fmt.Errorf("%w: reading answer of %s: %v", eventfold.ErrUnavailable, to.ID, err)
 	}
-	if resp.StatusCode == http.StatusMisdirectedRequest || resp.StatusCode >= 500 || (standby && resp.StatusCode != http.StatusOK) {
+	retry := resp.StatusCode == http.StatusMisdirectedRequest || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadGateway
+	if retry || (standby && resp.StatusCode != http.StatusOK) {
 		s.metrics.forwards.WithLabelValues("retry").Inc()
 		if !standby {
 			s.own.Kick()
@@ -291,13 +345,9 @@ func (s *Server) appendEvent(r *http.Request) (any, error) {
 	if len(id) > maxIDLen {
 		return nil, fmt.Errorf("%w: id longer than %d bytes", eventfold.ErrInvalid, maxIDLen)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.maxBody))
+	body, err := readBody(r, s.cfg.maxBody)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, s.cfg.maxBody)
-		}
-		return nil, fmt.Errorf("%w: reading body: %v", eventfold.ErrInvalid, err)
+		return nil, err
 	}
 	evType, err := typ.CheckEvent(body)
 	if err != nil {

@@ -36,10 +36,30 @@ type register struct {
 
 var regEvents = codec.NewUnion[regEvent]().MustRegister("Set", func() regEvent { return &set{} })
 
+// Commands: Put sets the value; Put of "" is refused by the domain.
+type regCommand interface{ regCommand() }
+
+type put struct {
+	V string `json:"v"`
+}
+
+func (*put) regCommand() {}
+
+var regCommands = codec.NewUnion[regCommand]().MustRegister("Put", func() regCommand { return &put{} })
+
 var registers = processor.Entity[register, regEvent]{
 	Name:   "registers",
 	Events: regEvents,
 	Evolve: func(_ register, e regEvent) (register, error) { return register{V: e.(*set).V}, nil },
+	Commands: processor.Commands[register, regEvent, regCommand]{
+		Codec: regCommands,
+		Decide: func(_ register, c regCommand) ([]regEvent, error) {
+			if c.(*put).V == "" {
+				return nil, errors.New("empty value")
+			}
+			return []regEvent{&set{V: c.(*put).V}}, nil
+		},
+	},
 }
 
 func entities() []processor.Definition { return []processor.Definition{registers} }

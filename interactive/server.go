@@ -94,6 +94,7 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	v1.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
 	v1.HandleFunc("/{entity}/{id}", s.getEntity).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}/events", s.wrapStatus(http.StatusAccepted, s.appendEvent)).Methods(http.MethodPost)
+	v1.HandleFunc("/{entity}/{id}/commands", s.command).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	r.Handle("/readyz", s.wrap(s.ready))
 	r.NotFoundHandler = s.wrap(func(*http.Request) (any, error) {
@@ -104,7 +105,7 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	})
 	// Explicit fallbacks: mux reports a method mismatch as not found once a
 	// NotFoundHandler is set.
-	for _, path := range []string{"/cluster", "/openapi.yaml", "/{entity}/{id}", "/{entity}/{id}/events"} {
+	for _, path := range []string{"/cluster", "/openapi.yaml", "/{entity}/{id}", "/{entity}/{id}/events", "/{entity}/{id}/commands"} {
 		v1.Handle(path, methodNotAllowed)
 	}
 	s.handler = r

@@ -52,6 +52,33 @@ func runGet(ctx context.Context, args []string) error {
 	return printJSON(a.EntityResponse)
 }
 
+func runCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	ifMatch := fs.Int64("if-match", -1, "only if the entity is at this version (optimistic concurrency); -1: any")
+	key := fs.String("idempotency-key", "", "name the command so a retry returns the first result and appends nothing")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 3 {
+		return errors.New(`usage: eventfold cmd [flags] <entity> <id> '<command json>'`)
+	}
+	var o interactive.CommandOptions
+	if *ifMatch >= 0 {
+		v := uint64(*ifMatch)
+		o.IfMatch = &v
+	}
+	o.IdempotencyKey = *key
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := interactive.NewClient(c.url, c.token).Command(ctx, fs.Arg(0), fs.Arg(1), []byte(fs.Arg(2)), o)
+	if err != nil {
+		return err
+	}
+	return printJSON(res)
+}
+
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

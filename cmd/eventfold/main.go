@@ -4,6 +4,7 @@
 //	eventfold dev     # in-process Kafka + one node + demo data, no Kafka needed
 //	eventfold emit    orders order-1 '{"type":"OrderCreated","customer_id":"c-1"}'
 //	eventfold get     orders order-1
+//	eventfold cmd     orders order-1 '{"type":"ApproveOrder"}' --if-match 3
 //	eventfold topics  --brokers host:9092 [--create]
 //
 // Every flag can also be set as an environment variable: --data-dir is
@@ -33,6 +34,7 @@ var commands = []command{
 	{"dev", "run an in-process Kafka, one node and demo data (no Kafka needed)", runDev},
 	{"emit", "append an event: emit <entity> <id> <json>", runEmit},
 	{"get", "read an entity: get <entity> <id>", runGet},
+	{"cmd", "send a command: cmd <entity> <id> <json> [--if-match V] [--idempotency-key K]", runCmd},
 	{"topics", "create or verify the topics the node needs", runTopics},
 }
 

@@ -1,0 +1,214 @@
+package interactive_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/eventfoldtest"
+	"github.com/eventfold/eventfold/interactive"
+	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/processor"
+)
+
+func TestCommandsOverHTTP(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	c := eventfoldtest.StartNodes(t, k, 2, entities(), nil)
+	a := c.Nodes()[0]
+	ctx := eventfoldtest.Context(t, time.Minute)
+	put := func(id, v string, o interactive.CommandOptions) (interactive.CommandResponse, error) {
+		return a.Client.Command(ctx, "registers", id, []byte(fmt.Sprintf(`{"type":"Put","v":%q}`, v)), o)
+	}
+	// Keys on both nodes: commands are forwarded to the owner.
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprint("c-", i)
+		res, err := put(id, "one", interactive.CommandOptions{})
+		if err != nil || res.Version != 1 || string(res.State) != `{"v":"one"}` || res.Events != 1 {
+			t.Fatalf("%s: %+v %v", id, res, err)
+		}
+		zero := uint64(0)
+		_, err = put(id, "late", interactive.CommandOptions{IfMatch: &zero})
+		var re *interactive.RemoteError
+		if !errors.Is(err, eventfold.ErrConflict) || !errors.As(err, &re) || re.CurrentVersion == nil || *re.CurrentVersion != 1 || re.Status != 409 {
+			t.Fatalf("%s stale If-Match: %v", id, err)
+		}
+		if _, err := put(id, "", interactive.CommandOptions{}); !errors.Is(err, eventfold.ErrRejected) {
+			t.Fatalf("%s empty value: %v", id, err)
+		}
+		one := uint64(1)
+		res, err = put(id, "two", interactive.CommandOptions{IfMatch: &one, IdempotencyKey: "k-" + id})
+		if err != nil || res.Version != 2 {
+			t.Fatalf("%s second: %+v %v", id, res, err)
+		}
+		// The retry, through the other node: same answer, nothing appended.
+		again, err := c.Nodes()[1].Client.Command(ctx, "registers", id, []byte(`{"type":"Put","v":"two"}`), interactive.CommandOptions{IfMatch: &one, IdempotencyKey: "k-" + id})
+		if err != nil || !again.Duplicate || again.Version != 2 || again.CommandID != "k-"+id {
+			t.Fatalf("%s retry: %+v %v", id, again, err)
+		}
+	}
+	// Read-your-writes for plain appends.
+	app, err := a.Client.Append(ctx, "registers", "ryw", setEvent("fresh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := c.Nodes()[1].Client.Read(ctx, "registers", "ryw", url.Values{"min_offset": {strconv.FormatInt(app.Offset, 10)}})
+	if err != nil || string(ans.State) != `{"v":"fresh"}` {
+		t.Fatalf("min_offset read: %+v %v", ans, err)
+	}
+	// An offset far in the future times out with 504.
+	if _, err := a.Client.Read(ctx, "registers", "ryw", url.Values{"min_offset": {strconv.FormatInt(app.Offset+1000, 10)}}); !errors.Is(err, interactive.ErrTimeout) {
+		t.Fatalf("future min_offset: %v", err)
+	}
+	// Bad input.
+	for _, tc := range []struct {
+		body string
+		o    interactive.CommandOptions
+	}{{`{"type":"Nope"}`, interactive.CommandOptions{}}, {`nope`, interactive.CommandOptions{}}} {
+		if _, err := a.Client.Command(ctx, "registers", "x", []byte(tc.body), tc.o); !errors.Is(err, eventfold.ErrInvalid) {
+			t.Errorf("%s: %v", tc.body, err)
+		}
+	}
+}
+
+// 50 clients send conflicting commands (same entities, same expected
+// versions) through random nodes while a node leaves and another joins.
+func TestConcurrentConflictingCommands(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 2)
+	c := eventfoldtest.StartNodes(t, k, 3, entities(), nil)
+	const keys, clients = 10, 50
+	ctx := eventfoldtest.Context(t, 3*time.Minute)
+
+	type accepted struct {
+		key, cmd string
+		expected uint64
+		version  uint64
+	}
+	var (
+		mu                               sync.Mutex
+		oks                              []accepted
+		conflicts, rejected, unavailable int
+		transport                        int
+		stop                             = make(chan struct{})
+		wg                               sync.WaitGroup
+	)
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(seed int64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(seed))
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nodes := c.Nodes()
+				nd := nodes[rng.Intn(len(nodes))]
+				key := fmt.Sprint("hot-", rng.Intn(keys))
+				var expected uint64
+				if a, err := nd.Client.Get(ctx, "registers", key); err == nil {
+					expected = a.Version
+				} else if !errors.Is(err, eventfold.ErrNotFound) {
+					continue
+				}
+				cmd := fmt.Sprintf("w%d-%d", seed, n)
+				res, err := nd.Client.Command(ctx, "registers", key, []byte(fmt.Sprintf(`{"type":"Put","v":%q}`, cmd)),
+					interactive.CommandOptions{IfMatch: &expected, IdempotencyKey: cmd})
+				mu.Lock()
+				switch {
+				case err == nil:
+					oks = append(oks, accepted{key, cmd, expected, res.Version})
+				case errors.Is(err, eventfold.ErrConflict):
+					conflicts++
+				case errors.Is(err, eventfold.ErrRejected):
+					rejected++
+				case errors.Is(err, eventfold.ErrUnavailable), errors.Is(err, eventfold.ErrNotRecovered):
+					unavailable++
+				default:
+					var re *interactive.RemoteError
+					if errors.As(err, &re) {
+						t.Errorf("%s: %v", key, err)
+					}
+					transport++ // the node we asked was stopping
+				}
+				mu.Unlock()
+			}
+		}(int64(w))
+	}
+	time.Sleep(3 * time.Second)
+	leaving := c.Nodes()[2]
+	leaving.Stop(t)
+	time.Sleep(3 * time.Second)
+	c.AddNode()
+	c.WaitRebalanced(60 * time.Second)
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	// The independent fold: the events topic, with the header rule.
+	msgs, err := kafka.ReadAll(ctx, k.Brokers, eventfoldtest.SaramaConfig(), "registers-events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type st struct {
+		v       string
+		version uint64
+		cmds    map[string]uint64
+	}
+	fold := map[string]*st{}
+	for _, m := range msgs {
+		s := fold[string(m.Key)]
+		if s == nil {
+			s = &st{cmds: map[string]uint64{}}
+			fold[string(m.Key)] = s
+		}
+		h := map[string]string{}
+		for _, hd := range m.Headers {
+			h[string(hd.Key)] = string(hd.Value)
+		}
+		ev, err := regEvents.Decode(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, ok := h[processor.HeaderCommandID]; ok {
+			exp, _ := strconv.ParseUint(h[processor.HeaderExpectedVersion], 10, 64)
+			if exp != s.version || h[processor.HeaderBatch] != "0/1" {
+				continue
+			}
+			s.cmds[id] = s.version + 1
+		}
+		s.v, s.version = ev.(*set).V, s.version+1
+	}
+	for key, s := range fold {
+		a, err := c.Nodes()[0].Client.Read(ctx, "registers", key, url.Values{"consistency": {"strong"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Version != s.version || string(a.State) != fmt.Sprintf(`{"v":%q}`, s.v) {
+			t.Errorf("%s: served v%d %s, independent fold v%d %q", key, a.Version, a.State, s.version, s.v)
+		}
+	}
+	perVersion := map[string]int{}
+	for _, ok := range oks {
+		if got, applied := fold[ok.key].cmds[ok.cmd]; !applied || got != ok.version {
+			t.Errorf("accepted %s on %s v%d: fold says applied=%v at v%d", ok.cmd, ok.key, ok.version, applied, got)
+		}
+		perVersion[fmt.Sprintf("%s@%d", ok.key, ok.expected)]++
+	}
+	for kv, n := range perVersion {
+		if n > 1 {
+			t.Errorf("%d commands accepted for %s", n, kv)
+		}
+	}
+	t.Logf("commands: %d accepted, %d conflict (409), %d rejected (422), %d unavailable (503), %d transport errors to a stopping node; %d events in the topic",
+		len(oks), conflicts, rejected, unavailable, transport, len(msgs))
+	if len(oks) < keys {
+		t.Errorf("only %d commands accepted", len(oks))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -17,6 +18,8 @@ type Record struct {
 	Key     string
 	Value   []byte
 	Headers []sarama.RecordHeader
+	// Timestamp is the record's create time; zero means now.
+	Timestamp time.Time
 }
 
 // Position is where a record landed.
@@ -121,11 +124,12 @@ func (p *Producer) SendAll(ctx context.Context, records []Record) ([]Position, e
 func (p *Producer) enqueue(ctx context.Context, r Record) (chan result, error) {
 	ch := make(chan result, 1)
 	msg := &sarama.ProducerMessage{
-		Topic:    r.Topic,
-		Key:      sarama.StringEncoder(r.Key),
-		Value:    sarama.ByteEncoder(r.Value),
-		Headers:  r.Headers,
-		Metadata: pending{ch: ch},
+		Topic:     r.Topic,
+		Key:       sarama.StringEncoder(r.Key),
+		Value:     sarama.ByteEncoder(r.Value),
+		Headers:   r.Headers,
+		Timestamp: r.Timestamp,
+		Metadata:  pending{ch: ch},
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -22,10 +22,12 @@ const (
 	Table
 	// DeadLetters: events that could not be applied. Kept forever.
 	DeadLetters
+	// History: sealed nodes of the per-entity history index. Kept forever.
+	History
 )
 
 func (k TopicKind) String() string {
-	return [...]string{"events", "table", "dead-letters"}[k]
+	return [...]string{"events", "table", "dead-letters", "history"}[k]
 }
 
 // TopicSpec describes a topic eventfold needs.
@@ -46,7 +48,7 @@ type TopicSpec struct {
 func (s TopicSpec) Configs() map[string]string {
 	c := map[string]string{}
 	switch s.Kind {
-	case Events, DeadLetters:
+	case Events, DeadLetters, History:
 		c["cleanup.policy"] = "delete"
 		c["retention.ms"] = "-1"
 		c["retention.bytes"] = "-1"
@@ -202,7 +204,7 @@ func verifyConfig(admin sarama.ClusterAdmin, spec TopicSpec) error {
 			return fmt.Errorf("%w: table topic %s has cleanup.policy=%q, want compact: "+
 				"the changelog would grow forever or lose keys; set cleanup.policy=compact", eventfold.ErrTopicMismatch, spec.Name, policy)
 		}
-	case Events, DeadLetters:
+	case Events, DeadLetters, History:
 		if strings.Contains(policy, "compact") {
 			return fmt.Errorf("%w: %s topic %s has cleanup.policy=%q: compaction would drop events; set cleanup.policy=delete with retention.ms=-1",
 				eventfold.ErrTopicMismatch, spec.Kind, spec.Name, policy)

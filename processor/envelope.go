@@ -22,6 +22,36 @@ type Envelope struct {
 	// Pending is a command whose first events arrived but not its last:
 	// its events are folded aside and applied all at once.
 	Pending *PendingCommand
+	// Index is the open part of the entity's history index (docs/history.md).
+	Index *Index
+}
+
+// Index is the open part of an entity's history tree: the newest events,
+// and per level the pointers to sealed nodes in the history topic.
+type Index struct {
+	Entries []IndexEntry     // events not yet sealed into a level-0 node
+	Levels  [][]IndexPointer // Levels[l]: sealed level-l nodes not yet under a level-(l+1) node
+}
+
+// IndexEntry is one event of the entity.
+type IndexEntry struct {
+	Offset  int64
+	Time    int64 // record timestamp, unix ms
+	Applied bool
+	flag    byte // entryPending: folded aside in the pending command
+}
+
+const entryPending = 2
+
+// IndexPointer points at a sealed node and summarises its subtree.
+type IndexPointer struct {
+	Partition int32  // of the history topic
+	Offset    int64  // of the history topic
+	Before    uint64 // applied events before the subtree (its starting version)
+	Applied   uint64 // applied events in the subtree
+	Events    uint64 // events in the subtree
+	First     int64  // timestamp of its first event, unix ms
+	FirstOff  int64  // offset of its first event
 }
 
 // CommandRecord is a command applied to the entity.
@@ -52,11 +82,17 @@ const maxCommandRecords = 16
 //	          uvarint(has pending) [str(id) uvarint(expected) uvarint(next) uvarint(n) varint(offset) bytes(state)] state...
 //
 // Format 1 is written while an entity has no command history.
+//
+//	0xEF 0x03 <format 2 fields> uvarint(#entries) {varint(offset) varint(time) byte(applied)}...
+//	          uvarint(#levels) {uvarint(#pointers) {varint(partition) varint(offset) uvarint(before)
+//	          uvarint(applied) uvarint(events) varint(first) varint(first offset)}...}... state...
 const (
 	envMagic    = 0xEF
 	envFormat1  = 0x01
 	envFormat2  = 0x02
+	envFormat3  = 0x03
 	maxEnvField = 1 << 20
+	maxLevels   = 16
 )
 
 var errEnvelope = errors.New("processor: malformed envelope")
@@ -64,7 +100,10 @@ var errEnvelope = errors.New("processor: malformed envelope")
 // MarshalBinary encodes e.
 func (e *Envelope) MarshalBinary() ([]byte, error) {
 	format := byte(envFormat1)
-	if len(e.Commands) > 0 || e.Pending != nil {
+	switch {
+	case e.Index != nil:
+		format = envFormat3
+	case len(e.Commands) > 0 || e.Pending != nil:
 		format = envFormat2
 	}
 	buf := make([]byte, 0, 2+4*binary.MaxVarintLen64+len(e.State))
@@ -73,7 +112,7 @@ func (e *Envelope) MarshalBinary() ([]byte, error) {
 	buf = binary.AppendVarint(buf, int64(e.Partition))
 	buf = binary.AppendVarint(buf, e.Offset)
 	buf = binary.AppendVarint(buf, e.UpdatedAt.UnixMilli())
-	if format == envFormat2 {
+	if format >= envFormat2 {
 		buf = binary.AppendUvarint(buf, uint64(len(e.Commands)))
 		for _, c := range e.Commands {
 			buf = appendBytes(buf, []byte(c.ID))
@@ -92,8 +131,98 @@ func (e *Envelope) MarshalBinary() ([]byte, error) {
 			buf = append(buf, 0)
 		}
 	}
+	if format == envFormat3 {
+		buf = appendIndex(buf, e.Index)
+	}
 	buf = append(buf, e.State...)
 	return buf, nil
+}
+
+func appendIndex(buf []byte, ix *Index) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(ix.Entries)))
+	for _, en := range ix.Entries {
+		buf = binary.AppendVarint(buf, en.Offset)
+		buf = binary.AppendVarint(buf, en.Time)
+		switch {
+		case en.flag == entryPending:
+			buf = append(buf, entryPending)
+		case en.Applied:
+			buf = append(buf, 1)
+		default:
+			buf = append(buf, 0)
+		}
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(ix.Levels)))
+	for _, level := range ix.Levels {
+		buf = appendPointers(buf, level)
+	}
+	return buf
+}
+
+func appendPointers(buf []byte, ps []IndexPointer) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(ps)))
+	for _, p := range ps {
+		buf = binary.AppendVarint(buf, int64(p.Partition))
+		buf = binary.AppendVarint(buf, p.Offset)
+		buf = binary.AppendUvarint(buf, p.Before)
+		buf = binary.AppendUvarint(buf, p.Applied)
+		buf = binary.AppendUvarint(buf, p.Events)
+		buf = binary.AppendVarint(buf, p.First)
+		buf = binary.AppendVarint(buf, p.FirstOff)
+	}
+	return buf
+}
+
+func (r *reader) entries() []IndexEntry {
+	n := r.uvarint()
+	if n > maxEnvField/3 || n > uint64(len(r.rest)) {
+		r.err = errEnvelope
+		return nil
+	}
+	out := make([]IndexEntry, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		e := IndexEntry{Offset: r.varint(), Time: r.varint()}
+		if r.err == nil {
+			if len(r.rest) == 0 {
+				r.err = errEnvelope
+				break
+			}
+			e.Applied = r.rest[0] == 1
+			if r.rest[0] == entryPending {
+				e.flag = entryPending
+			}
+			r.rest = r.rest[1:]
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (r *reader) pointers() []IndexPointer {
+	n := r.uvarint()
+	if n > maxEnvField/7 || n > uint64(len(r.rest)) {
+		r.err = errEnvelope
+		return nil
+	}
+	out := make([]IndexPointer, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		out = append(out, IndexPointer{Partition: int32(r.varint()), Offset: r.varint(), Before: r.uvarint(),
+			Applied: r.uvarint(), Events: r.uvarint(), First: r.varint(), FirstOff: r.varint()})
+	}
+	return out
+}
+
+func (r *reader) index() *Index {
+	ix := &Index{Entries: r.entries()}
+	n := r.uvarint()
+	if n > maxLevels {
+		r.err = errEnvelope
+		return nil
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		ix.Levels = append(ix.Levels, r.pointers())
+	}
+	return ix
 }
 
 func appendBytes(buf, b []byte) []byte {
@@ -153,7 +282,7 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 		return errEnvelope
 	}
 	format := data[1]
-	if format != envFormat1 && format != envFormat2 {
+	if format < envFormat1 || format > envFormat3 {
 		return fmt.Errorf("%w: unknown format %d (written by a newer eventfold?)", errEnvelope, format)
 	}
 	r := &reader{rest: data[2:]}
@@ -161,8 +290,8 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 	e.Partition = int32(r.varint())
 	e.Offset = r.varint()
 	e.UpdatedAt = time.UnixMilli(r.varint()).UTC()
-	e.Commands, e.Pending = nil, nil
-	if format == envFormat2 {
+	e.Commands, e.Pending, e.Index = nil, nil, nil
+	if format >= envFormat2 {
 		n := r.uvarint()
 		if n > maxCommandRecords*4 {
 			return errEnvelope
@@ -178,6 +307,9 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 				e.Pending.State = r.bytes()
 			}
 		}
+	}
+	if format == envFormat3 && r.err == nil {
+		e.Index = r.index()
 	}
 	if r.err != nil {
 		return r.err

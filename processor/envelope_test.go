@@ -15,6 +15,10 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			Commands: []CommandRecord{{ID: "c1", Version: 2, Offset: 5}, {ID: "c2", Version: 3, Offset: 9}}},
 		{State: []byte("s"), Version: 3, Partition: 1, Offset: 10, UpdatedAt: at,
 			Pending: &PendingCommand{ID: "c3", Expected: 3, Next: 1, N: 2, State: []byte("p"), Offset: 10}},
+		{State: []byte("s"), Version: 3, Partition: 1, Offset: 10, UpdatedAt: at,
+			Index: &Index{Entries: []IndexEntry{{Offset: 4, Time: 5, Applied: true}, {Offset: 9, Time: 6}},
+				Levels: [][]IndexPointer{{{Partition: 1, Offset: 2, Before: 3, Applied: 4, Events: 5, First: 6, FirstOff: 7}}, {}}}},
+		{State: []byte("s"), Version: 0, Partition: 1, Offset: 10, UpdatedAt: at, Index: &Index{Entries: []IndexEntry{}, Levels: nil}},
 	} {
 		b, err := e.MarshalBinary()
 		if err != nil {

@@ -56,32 +56,53 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 		}
 	}
 
+	var out outcome
+	hadPending := env.Pending != nil
 	if cmd, ok, err := commandHeaders(ctx.Headers()); err != nil {
 		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonHeaders, Err: err})
-		return
+		out = rejected
 	} else if ok {
-		rt.foldCommandEvent(ctx, data, env, cmd)
-		return
+		out = rt.foldCommandEvent(ctx, data, &env, cmd)
+	} else {
+		out = rt.foldPlainEvent(ctx, data, &env)
 	}
+	if rt.p.cfg.history {
+		rt.index(ctx, &env, out)
+	} else if out == rejected && !hadPending {
+		return // nothing changed
+	}
+	rt.store(ctx, &env)
+	if out == applied {
+		rt.foldSeconds.Observe(time.Since(start).Seconds())
+	}
+}
 
+// outcome is what the fold did with an event.
+type outcome int
+
+const (
+	applied   outcome = iota // the state changed
+	rejected                 // not applied (dead letter, or the command rule)
+	pending                  // folded aside as part of an unfinished command
+	committed                // the last event of a command: the command applied
+)
+
+func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *Envelope) outcome {
 	state, typ, err := rt.typ.apply(env.State, env.Version > 0, data)
-	if err != nil {
-		rt.deadLetter(ctx, data, typ, err)
-		if env.Pending != nil {
-			rt.abortPending(ctx, env, "a plain event arrived in the middle of it")
-		}
-		return
-	}
 	if env.Pending != nil {
-		// The pending command was decided on the state this event changes.
+		// The pending command was decided on the state this event changes
+		// (or would have changed).
 		rt.logRejected(ctx, env.Pending.ID, "aborted: a plain event arrived in the middle of it")
 		env.Pending = nil
 	}
+	if err != nil {
+		rt.deadLetter(ctx, data, typ, err)
+		return rejected
+	}
 	env.State, env.Version = state, env.Version+1
 	env.Partition, env.Offset, env.UpdatedAt = ctx.Partition(), ctx.Offset(), ctx.Timestamp()
-	rt.store(ctx, &env)
 	rt.counter(ctx.Partition()).Inc()
-	rt.foldSeconds.Observe(time.Since(start).Seconds())
+	return applied
 }
 
 // lastOffset is the highest offset already folded into e (applied, or
@@ -131,7 +152,7 @@ func commandHeaders(h goka.Headers) (commandHeader, bool, error) {
 // command; a command's events are folded aside and become the state all at
 // once with its last event. Rejected events stay in the topic (they are
 // history) and are counted, not dead-lettered.
-func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env Envelope, cmd commandHeader) {
+func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *Envelope, cmd commandHeader) outcome {
 	var base []byte
 	// An envelope with only a pending command has no state yet.
 	baseExists := env.Version > 0
@@ -139,14 +160,17 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env Env
 	case cmd.index == 0:
 		if env.Version != cmd.expected {
 			rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("decided on version %d, entity is at %d", cmd.expected, env.Version))
-			return
+			return rejected
+		}
+		if env.Pending != nil {
+			rt.logRejected(ctx, env.Pending.ID, "aborted: another command on the same version started")
 		}
 		base = env.State
 	default:
 		p := env.Pending
 		if p == nil || p.ID != cmd.id || p.Next != cmd.index {
 			rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("event %d of %d does not follow an applied event %d", cmd.index, cmd.n, cmd.index-1))
-			return
+			return rejected
 		}
 		base, baseExists = p.State, true
 	}
@@ -154,14 +178,14 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env Env
 	if err != nil {
 		rt.deadLetter(ctx, data, typ, err)
 		if env.Pending != nil {
-			rt.abortPending(ctx, env, "one of its events does not apply")
+			rt.logRejected(ctx, env.Pending.ID, "aborted: one of its events does not apply")
+			env.Pending = nil
 		}
-		return
+		return rejected
 	}
 	if cmd.index < cmd.n-1 {
 		env.Pending = &PendingCommand{ID: cmd.id, Expected: cmd.expected, Next: cmd.index + 1, N: cmd.n, State: state, Offset: ctx.Offset()}
-		rt.store(ctx, &env)
-		return
+		return pending
 	}
 	env.Pending = nil
 	env.State, env.Version = state, cmd.expected+uint64(cmd.n)
@@ -170,14 +194,8 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env Env
 	if len(env.Commands) > maxCommandRecords {
 		env.Commands = env.Commands[len(env.Commands)-maxCommandRecords:]
 	}
-	rt.store(ctx, &env)
 	rt.counter(ctx.Partition()).Add(float64(cmd.n))
-}
-
-func (rt *entityRuntime) abortPending(ctx goka.Context, env Envelope, why string) {
-	rt.logRejected(ctx, env.Pending.ID, "aborted: "+why)
-	env.Pending = nil
-	rt.store(ctx, &env)
+	return committed
 }
 
 func (rt *entityRuntime) rejectCommandEvent(ctx goka.Context, cmd commandHeader, why string) {

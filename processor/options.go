@@ -21,32 +21,36 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	app          string
-	dataDir      string
-	partitions   int32
-	replication  int16
-	saramaConfig *sarama.Config
-	partitioner  kafka.Partitioner
-	logger       *slog.Logger
-	registerer   prometheus.Registerer
-	hotStandby   bool
-	memberData   []byte
-	tableConfig  map[string]string
-	skipTopics   bool
-	startTimeout time.Duration
-	onAssign     func(entity string, partitions []int32)
-	topicPrefix  string
+	app           string
+	dataDir       string
+	partitions    int32
+	replication   int16
+	saramaConfig  *sarama.Config
+	partitioner   kafka.Partitioner
+	logger        *slog.Logger
+	registerer    prometheus.Registerer
+	hotStandby    bool
+	memberData    []byte
+	tableConfig   map[string]string
+	skipTopics    bool
+	startTimeout  time.Duration
+	onAssign      func(entity string, partitions []int32)
+	topicPrefix   string
+	history       bool
+	historyFanout int
 }
 
 func defaultConfig() config {
 	return config{
-		app:          "eventfold",
-		dataDir:      "data",
-		partitions:   10,
-		saramaConfig: kafka.NewConfig(),
-		partitioner:  kafka.FNV1a,
-		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		startTimeout: time.Minute,
+		app:           "eventfold",
+		dataDir:       "data",
+		partitions:    10,
+		saramaConfig:  kafka.NewConfig(),
+		partitioner:   kafka.FNV1a,
+		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		startTimeout:  time.Minute,
+		history:       true,
+		historyFanout: 64,
 	}
 }
 
@@ -60,6 +64,9 @@ func (c *config) validate() error {
 	}
 	if c.partitions < 1 {
 		errs = append(errs, fmt.Errorf("partitions = %d, want >= 1", c.partitions))
+	}
+	if c.historyFanout < 2 || c.historyFanout > 4096 {
+		errs = append(errs, fmt.Errorf("history fanout = %d, want 2..4096", c.historyFanout))
 	}
 	if c.replication < 0 {
 		errs = append(errs, fmt.Errorf("replication = %d, want >= 1 (or 0 for min(3, brokers))", c.replication))
@@ -147,3 +154,12 @@ func WithAssignmentHook(fn func(entity string, partitions []int32)) Option {
 func WithTopicPrefix(prefix string) Option {
 	return optionFunc(func(c *config) { c.topicPrefix = prefix })
 }
+
+// WithoutHistory turns the per-entity history index off: no
+// <app>-<entity>-history topic, no ?version / ?as_of / /events queries,
+// and a slightly smaller envelope. Default: history on.
+func WithoutHistory() Option { return optionFunc(func(c *config) { c.history = false }) }
+
+// WithHistoryFanout sets K, the events per sealed history node and the
+// pointers per inner node (docs/history.md). Default 64.
+func WithHistoryFanout(k int) Option { return optionFunc(func(c *config) { c.historyFanout = k }) }

@@ -39,6 +39,21 @@ type Processor struct {
 	connMu   sync.Mutex // guards the lazily made clients below
 	prod     *kafka.Producer
 	admin    sarama.Client
+	fetch    *kafka.Fetcher
+}
+
+// fetcher returns the processor's record fetcher, connecting on first use.
+func (p *Processor) fetcher() (*kafka.Fetcher, error) {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if p.fetch == nil {
+		f, err := kafka.NewFetcher(p.brokers, p.cfg.saramaConfig)
+		if err != nil {
+			return nil, err
+		}
+		p.fetch = f
+	}
+	return p.fetch, nil
 }
 
 // producer returns the processor's producer, connecting on first use.
@@ -78,6 +93,9 @@ func (p *Processor) closeClients() {
 	if p.admin != nil {
 		p.admin.Close()
 	}
+	if p.fetch != nil {
+		p.fetch.Close()
+	}
 }
 
 // entityRuntime is one entity type's goka group on this node.
@@ -86,6 +104,7 @@ type entityRuntime struct {
 	typ        *Type
 	group      string
 	table      string
+	history    string
 	partitions atomic.Int32
 	stores     *table.Set
 	progress   *progress
@@ -146,6 +165,7 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 			typ:         t,
 			group:       Group(cfg.app, t.name),
 			table:       TableTopic(cfg.app, t.name),
+			history:     HistoryTopic(cfg.app, t.name),
 			stores:      table.NewSet(),
 			progress:    newProgress(),
 			assigned:    map[int32]bool{},
@@ -175,6 +195,9 @@ func (p *Processor) Topics() []kafka.TopicSpec {
 			kafka.TopicSpec{Name: rt.table, Kind: kafka.Table, Partitions: p.cfg.partitions, Replication: p.cfg.replication, Config: p.cfg.tableConfig},
 			kafka.TopicSpec{Name: rt.typ.DeadLetterTopic(), Kind: kafka.DeadLetters, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true},
 		)
+		if p.cfg.history {
+			specs = append(specs, kafka.TopicSpec{Name: HistoryTopic(p.cfg.app, name), Kind: kafka.History, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true})
+		}
 	}
 	return specs
 }

@@ -73,6 +73,29 @@ func (c *Client) Append(ctx context.Context, entity, id string, event []byte) (A
 	return out, decodeBody(resp, &out)
 }
 
+// History returns a page of entity id's events after offset after (-1: from
+// the start), at most limit (0: the server's default).
+func (c *Client) History(ctx context.Context, entity, id string, after int64, limit int) (HistoryResponse, error) {
+	var out HistoryResponse
+	q := url.Values{}
+	if after >= 0 {
+		q.Set("after", fmt.Sprint(after))
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	path := "/v1/" + url.PathEscape(entity) + "/" + url.PathEscape(id) + "/events"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	resp, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, decodeBody(resp, &out)
+}
+
 // CommandOptions qualify Client.Command.
 type CommandOptions struct {
 	IfMatch        *uint64 // expected version

@@ -52,9 +52,11 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) {
 
 // readOptions are a read's consistency requirements.
 type readOptions struct {
-	strong    bool  // consistency=strong: only the owner may answer
-	maxLag    int64 // max_lag=N: a standby may answer if at most N records behind; -1: any
-	minOffset int64 // min_offset=N: the owner answers once its fold passed offset N; -1: none
+	strong    bool      // consistency=strong: only the owner may answer
+	maxLag    int64     // max_lag=N: a standby may answer if at most N records behind; -1: any
+	minOffset int64     // min_offset=N: the owner answers once its fold passed offset N; -1: none
+	version   uint64    // version=N: the state after N applied events (history)
+	asOf      time.Time // as_of=T: the state after the events up to T (history)
 }
 
 func parseReadOptions(r *http.Request) (readOptions, error) {
@@ -81,6 +83,23 @@ func parseReadOptions(r *http.Request) (readOptions, error) {
 		}
 		// Read-your-writes is the owner's promise; a standby cannot make it.
 		o.minOffset, o.strong = n, true
+	}
+	if v := q.Get("version"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("%w: version=%q, want a version >= 1", eventfold.ErrInvalid, v)
+		}
+		o.version, o.strong = n, true
+	}
+	if v := q.Get("as_of"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return o, fmt.Errorf("%w: as_of=%q, want an RFC 3339 time", eventfold.ErrInvalid, v)
+		}
+		if o.version > 0 {
+			return o, fmt.Errorf("%w: give version or as_of, not both", eventfold.ErrInvalid)
+		}
+		o.asOf, o.strong = t, true
 	}
 	return o, nil
 }
@@ -126,7 +145,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 	backoff := 20 * time.Millisecond
 	var lastErr error
 	for {
-		e, err := s.ownerRead(ctx, entity, id, opts.minOffset, deadline)
+		e, err := s.ownerRead(ctx, entity, id, opts, deadline)
 		switch {
 		case err == nil:
 			return s.writeEntry(w, typ, e)
@@ -181,7 +200,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 
 // ownerRead reads as the owner, first waiting (until deadline) for the fold
 // to pass minOffset when one is given.
-func (s *Server) ownerRead(ctx context.Context, entity, id string, minOffset int64, deadline time.Time) (processor.Entry, error) {
+func (s *Server) ownerRead(ctx context.Context, entity, id string, opts readOptions, deadline time.Time) (processor.Entry, error) {
+	minOffset := opts.minOffset
 	if c, ok := s.store.(Commander); ok && minOffset >= 0 {
 		wctx, cancel := context.WithDeadline(ctx, deadline)
 		err := c.WaitApplied(wctx, entity, id, minOffset)
@@ -192,6 +212,13 @@ func (s *Server) ownerRead(ctx context.Context, entity, id string, minOffset int
 		if err != nil {
 			return processor.Entry{}, err
 		}
+	}
+	if opts.version > 0 || !opts.asOf.IsZero() {
+		h, ok := s.store.(Historian)
+		if !ok {
+			return processor.Entry{}, fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
+		}
+		return h.StateAt(ctx, entity, id, opts.version, opts.asOf)
 	}
 	return s.store.Get(ctx, entity, id)
 }

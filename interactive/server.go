@@ -95,6 +95,7 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	v1.HandleFunc("/{entity}/{id}", s.getEntity).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}/events", s.wrapStatus(http.StatusAccepted, s.appendEvent)).Methods(http.MethodPost)
 	v1.HandleFunc("/{entity}/{id}/commands", s.command).Methods(http.MethodPost)
+	v1.HandleFunc("/{entity}/{id}/events", s.history).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	r.Handle("/readyz", s.wrap(s.ready))
 	r.NotFoundHandler = s.wrap(func(*http.Request) (any, error) {

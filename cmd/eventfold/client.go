@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 
 	"github.com/eventfold/eventfold/interactive"
@@ -77,6 +78,53 @@ func runCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	return printJSON(res)
+}
+
+func runHistory(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	asOf := fs.String("as-of", "", "print the state as of this RFC 3339 time instead of the events")
+	version := fs.Uint64("version", 0, "print the state at this version instead of the events")
+	after := fs.Int64("after", -1, "list events after this offset")
+	limit := fs.Int("limit", 100, "events per page (at most 1000)")
+	all := fs.Bool("all", false, "follow the pages to the end")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: eventfold history [flags] <entity> <id>")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	cl := interactive.NewClient(c.url, c.token)
+	if *asOf != "" || *version > 0 {
+		q := url.Values{}
+		if *asOf != "" {
+			q.Set("as_of", *asOf)
+		}
+		if *version > 0 {
+			q.Set("version", fmt.Sprint(*version))
+		}
+		a, err := cl.Read(ctx, fs.Arg(0), fs.Arg(1), q)
+		if err != nil {
+			return err
+		}
+		return printJSON(a.EntityResponse)
+	}
+	for {
+		page, err := cl.History(ctx, fs.Arg(0), fs.Arg(1), *after, *limit)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(page); err != nil {
+			return err
+		}
+		if !*all || page.Next == nil {
+			return nil
+		}
+		*after = *page.Next
+	}
 }
 
 func printJSON(v any) error {

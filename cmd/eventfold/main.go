@@ -4,6 +4,7 @@
 //	eventfold dev     # in-process Kafka + one node + demo data, no Kafka needed
 //	eventfold emit    orders order-1 '{"type":"OrderCreated","customer_id":"c-1"}'
 //	eventfold get     orders order-1
+//	eventfold history orders order-1 [--as-of 2026-01-02T15:04:05Z | --version 2]
 //	eventfold cmd     orders order-1 '{"type":"ApproveOrder"}' --if-match 3
 //	eventfold topics  --brokers host:9092 [--create]
 //
@@ -34,6 +35,7 @@ var commands = []command{
 	{"dev", "run an in-process Kafka, one node and demo data (no Kafka needed)", runDev},
 	{"emit", "append an event: emit <entity> <id> <json>", runEmit},
 	{"get", "read an entity: get <entity> <id>", runGet},
+	{"history", "list an entity's events, or its state at a time: history <entity> <id> [--as-of T | --version N]", runHistory},
 	{"cmd", "send a command: cmd <entity> <id> <json> [--if-match V] [--idempotency-key K]", runCmd},
 	{"topics", "create or verify the topics the node needs", runTopics},
 }

@@ -1,0 +1,144 @@
+package interactive
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// Historian answers history and point-in-time queries; the processor
+// implements it (on the owner of the key's partition).
+type Historian interface {
+	History(ctx context.Context, entity, key string, after int64, limit int) (processor.HistoryPage, error)
+	StateAt(ctx context.Context, entity, key string, version uint64, asOf time.Time) (processor.Entry, error)
+}
+
+// HistoryResponse is the body of GET /v1/{entity}/{id}/events.
+type HistoryResponse struct {
+	Entity string         `json:"entity"`
+	ID     string         `json:"id"`
+	Events []HistoryEvent `json:"events"`
+	Next   *int64         `json:"next"` // pass as ?after= for the next page; null at the end
+	Limit  int            `json:"limit"`
+}
+
+// HistoryEvent is one listed event.
+type HistoryEvent struct {
+	Partition int32           `json:"partition"`
+	Offset    int64           `json:"offset"`
+	Timestamp time.Time       `json:"timestamp"`
+	Type      string          `json:"type,omitempty"`
+	Applied   bool            `json:"applied"`
+	Version   uint64          `json:"version"` // the entity's version after the event
+	Payload   json.RawMessage `json:"payload"`
+}
+
+// defaultHistoryPage is the page size without ?limit=.
+const defaultHistoryPage = 100
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	if err := s.runHistory(w, r); err != nil {
+		writeError(w, err)
+	}
+}
+
+func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
+	v := mux.Vars(r)
+	entity, id := v["entity"], v["id"]
+	if _, ok := s.store.Type(entity); !ok {
+		return fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+	}
+	q := r.URL.Query()
+	after, limit := int64(-1), defaultHistoryPage
+	if a := q.Get("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%w: after=%q, want an offset", eventfold.ErrInvalid, a)
+		}
+		after = n
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > processor.MaxHistoryPage {
+			return fmt.Errorf("%w: limit=%q, want 1..%d", eventfold.ErrInvalid, l, processor.MaxHistoryPage)
+		}
+		limit = n
+	}
+	return s.atOwner(w, r, entity, id, func(ctx context.Context) error {
+		h, ok := s.store.(Historian)
+		if !ok {
+			return fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
+		}
+		page, err := h.History(ctx, entity, id, after, limit)
+		if err != nil {
+			return err
+		}
+		out := HistoryResponse{Entity: entity, ID: id, Events: []HistoryEvent{}, Limit: limit}
+		if page.Next >= 0 {
+			out.Next = &page.Next
+		}
+		for _, e := range page.Events {
+			payload := json.RawMessage(e.Payload)
+			if !json.Valid(e.Payload) {
+				payload, _ = json.Marshal(string(e.Payload))
+			}
+			out.Events = append(out.Events, HistoryEvent{Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp,
+				Type: e.Type, Applied: e.Applied, Version: e.Version, Payload: payload})
+		}
+		w.Header().Set(HeaderServedBy, s.self.ID)
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	})
+}
+
+// atOwner runs fn where key's partition is owned: here, or by one forward;
+// it retries while ownership moves, within the lookup deadline. Standbys
+// never answer. fn writes the response on success.
+func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entity, id string, fn func(ctx context.Context) error) error {
+	forwarded := r.Header.Get(HeaderHop) != ""
+	ctx := r.Context()
+	deadline := time.Now().Add(s.cfg.lookupDeadline)
+	backoff := 20 * time.Millisecond
+	var lastErr error
+	for {
+		err := fn(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, eventfold.ErrNotOwner):
+			if forwarded {
+				return err
+			}
+			done, ferr := s.forwardToOwner(w, r, entity, id)
+			if done {
+				return nil
+			}
+			lastErr = ferr
+		case errors.Is(err, eventfold.ErrNotRecovered), errors.Is(err, eventfold.ErrUnavailable):
+			if forwarded {
+				return err
+			}
+			lastErr = err
+		default:
+			return err
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("%w: %s %q: no owner answered within %v: %w", eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}

@@ -40,7 +40,9 @@ func (f *Fetcher) Close() error { return f.client.Close() }
 
 // FetchOffsets returns the records at offsets of topic/partition (in
 // offset order). A missing offset (deleted, compacted) is an error.
-func (f *Fetcher) FetchOffsets(ctx context.Context, topic string, partition int32, offsets []int64) ([]Fetched, error) {
+// maxBytes bounds each fetch response (a larger first batch still comes
+// whole): small for one record, larger for many neighbouring ones.
+func (f *Fetcher) FetchOffsets(ctx context.Context, topic string, partition int32, offsets []int64, maxBytes int32) ([]Fetched, error) {
 	want := append([]int64(nil), offsets...)
 	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
 	got := make(map[int64]Fetched, len(want))
@@ -51,7 +53,7 @@ func (f *Fetcher) FetchOffsets(ctx context.Context, topic string, partition int3
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		recs, err := f.fetchFrom(topic, partition, off)
+		recs, err := f.fetchFrom(topic, partition, off, maxBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +72,7 @@ func (f *Fetcher) FetchOffsets(ctx context.Context, topic string, partition int3
 }
 
 // fetchFrom returns the records of one fetch at offset (a batch or more).
-func (f *Fetcher) fetchFrom(topic string, partition int32, offset int64) ([]Fetched, error) {
+func (f *Fetcher) fetchFrom(topic string, partition int32, offset int64, maxBytes int32) ([]Fetched, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -82,8 +84,8 @@ func (f *Fetcher) fetchFrom(topic string, partition int32, offset int64) ([]Fetc
 			lastErr = err
 			continue
 		}
-		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 0, MinBytes: 1, MaxBytes: 4 << 20, Isolation: sarama.ReadUncommitted}
-		req.AddBlock(topic, partition, offset, 1<<20, -1)
+		req := &sarama.FetchRequest{Version: 11, MaxWaitTime: 0, MinBytes: 1, MaxBytes: maxBytes, Isolation: sarama.ReadUncommitted}
+		req.AddBlock(topic, partition, offset, maxBytes, -1)
 		resp, err := broker.Fetch(req)
 		if err != nil {
 			lastErr = err

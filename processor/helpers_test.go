@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eventfold/eventfold/codec"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
@@ -150,3 +152,6 @@ func waitVersions(t *testing.T, p *processor.Processor, entity string, want map[
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+

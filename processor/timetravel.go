@@ -121,7 +121,7 @@ func (p *Processor) readNode(ctx context.Context, rt *entityRuntime, ptr IndexPo
 	if err != nil {
 		return node{}, err
 	}
-	recs, err := f.FetchOffsets(ctx, rt.history, ptr.Partition, []int64{ptr.Offset})
+	recs, err := f.FetchOffsets(ctx, rt.history, ptr.Partition, []int64{ptr.Offset}, 16<<10)
 	if err != nil {
 		return node{}, fmt.Errorf("%w: history node %d/%d: %v", eventfold.ErrUnavailable, ptr.Partition, ptr.Offset, err)
 	}
@@ -216,7 +216,10 @@ func (p *Processor) fetchEvents(ctx context.Context, rt *entityRuntime, part int
 	for i, e := range entries {
 		offs[i] = e.Offset
 	}
-	recs, err := f.FetchOffsets(ctx, rt.typ.topic, part, offs)
+	// Neighbouring events share a fetch; spread-out ones cost one each.
+	span := offs[len(offs)-1] - offs[0] + 1
+	maxBytes := int32(min(max(span*256, 16<<10), 1<<20))
+	recs, err := f.FetchOffsets(ctx, rt.typ.topic, part, offs, maxBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: events of %s: %v", eventfold.ErrUnavailable, rt.typ.name, err)
 	}

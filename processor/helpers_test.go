@@ -154,4 +154,3 @@ func errorf(format string, args ...any) error { return fmt.Errorf(format, args..
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
-

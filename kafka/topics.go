@@ -155,9 +155,21 @@ func ensureTopic(admin sarama.ClusterAdmin, spec TopicSpec, create bool) (TopicS
 			st.Partitions = spec.Partitions
 			return st, nil
 		}
-		// Someone else created it meanwhile: verify theirs.
-		if md, err = describe(admin, spec.Name); err != nil || md == nil {
-			return st, fmt.Errorf("kafka: describe %s after concurrent create: %w", spec.Name, err)
+		// Someone else created it meanwhile: verify theirs. Metadata of a
+		// topic created a moment ago can lag behind on the broker we ask,
+		// so give it a few tries before calling it missing.
+		for try := 0; ; try++ {
+			md, err = describe(admin, spec.Name)
+			if err == nil && md != nil && len(md.Partitions) > 0 {
+				break
+			}
+			if try == 20 {
+				if err != nil {
+					return st, fmt.Errorf("kafka: describe %s after concurrent create: %w", spec.Name, err)
+				}
+				return st, fmt.Errorf("kafka: %s topic %s exists (concurrent create) but its metadata did not show up", spec.Kind, spec.Name)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	st.Partitions = int32(len(md.Partitions))

@@ -1,6 +1,7 @@
 package orders_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/eventfold/eventfold/codec"
@@ -59,4 +60,35 @@ func ExampleEvolve() {
 	fmt.Println(order.Status, order.TotalCents, len(order.Items), order.Items[0].SKU)
 	// Output:
 	// shipped 3797 2 BOOK-0042
+}
+
+// Decide the seed articles' update: the quantity of BOOK-0042 goes from 5 to
+// 6. Decide validates the command against the current order and returns the
+// event to append; the same command after shipping is rejected.
+func ExampleDecide() {
+	order, _ := orders.Evolve(orders.Order{}, &orders.OrderCreated{CustomerID: "user-000007"})
+	order, _ = orders.Evolve(order, &orders.ItemAdded{SKU: "BOOK-0042", Quantity: 5, PriceCents: 1999})
+
+	cmd, _ := orders.Commands.Decode([]byte(`{"type":"ChangeQuantity","sku":"BOOK-0042","quantity":6}`))
+	events, err := orders.Decide(order, cmd)
+	if err != nil {
+		fmt.Println("rejected:", err)
+		return
+	}
+	for _, e := range events {
+		data, _ := orders.Events.Encode(e)
+		fmt.Println(string(data))
+		order, _ = orders.Evolve(order, e)
+	}
+	fmt.Println(order.Items[0].Quantity, order.TotalCents)
+
+	// Once the order has shipped, the same change is refused.
+	order, _ = orders.Evolve(order, &orders.OrderApproved{})
+	order, _ = orders.Evolve(order, &orders.OrderShipped{Carrier: "DHL"})
+	_, err = orders.Decide(order, &orders.ChangeQuantity{SKU: "BOOK-0042", Quantity: 7})
+	fmt.Println(errors.Is(err, orders.ErrRejected), err)
+	// Output:
+	// {"type":"QuantityChanged","sku":"BOOK-0042","quantity":6}
+	// 6 11994
+	// true cannot change quantity: order is shipped, items can change only while it is created
 }

@@ -67,12 +67,13 @@ func (o Order) find(sku string) (int, bool) {
 }
 
 // Entity declares orders for a processor: entity name "orders", events topic
-// "orders-events", JSON state.
+// "orders-events", JSON state, and the commands of Commands decided by Decide.
 var Entity = processor.Entity[Order, Event]{
-	Name:   "orders",
-	Events: Events,
-	State:  codec.JSON[Order]{},
-	Evolve: Evolve,
+	Name:     "orders",
+	Events:   Events,
+	State:    codec.JSON[Order]{},
+	Evolve:   Evolve,
+	Commands: processor.Commands[Order, Event, Command]{Codec: Commands, Decide: Decide},
 }
 
 // Evolve applies one event to an order and returns the new order. It is pure
@@ -213,5 +214,15 @@ func invalid(e Event, format string, args ...any) error {
 	if name == "" {
 		name = fmt.Sprintf("%T", e)
 	}
-	return fmt.Errorf("%w: %s: %s", ErrInvalidTransition, name, fmt.Sprintf(format, args...))
+	return &transitionError{event: name, detail: fmt.Sprintf(format, args...)}
 }
+
+// transitionError is an error of Evolve. Its detail (the broken rule, without
+// the event name) is what Decide turns into a rejection reason.
+type transitionError struct{ event, detail string }
+
+func (e *transitionError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidTransition, e.event, e.detail)
+}
+
+func (e *transitionError) Unwrap() error { return ErrInvalidTransition }

@@ -12,4 +12,12 @@
 // a "type" discriminator:
 //
 //	{"type":"RoleAssigned","role":"admin"}
+//
+// The write side: Commands decodes the commands CreateUser, UpdateUser,
+// DeleteUser, LogIn, AssignRole and UnassignRole, and the pure Decide
+// validates one against the current User and returns the event that carries
+// it out, or an error wrapping ErrRejected with a readable reason ("cannot
+// log in: user is deleted"). LogIn carries its time (LogIn.At), so Decide
+// never reads a clock either. Decide reuses Evolve's rules, so what it
+// accepts always applies.
 package users

@@ -41,12 +41,13 @@ func (u User) HasRole(role string) bool {
 }
 
 // Entity declares users for a processor: entity name "users", events topic
-// "users-events", JSON state.
+// "users-events", JSON state, and the commands of Commands decided by Decide.
 var Entity = processor.Entity[User, Event]{
-	Name:   "users",
-	Events: Events,
-	State:  codec.JSON[User]{},
-	Evolve: Evolve,
+	Name:     "users",
+	Events:   Events,
+	State:    codec.JSON[User]{},
+	Evolve:   Evolve,
+	Commands: processor.Commands[User, Event, Command]{Codec: Commands, Decide: Decide},
 }
 
 // Evolve applies one event to a user and returns the new user. It is pure
@@ -154,5 +155,15 @@ func invalid(e Event, format string, args ...any) error {
 	if name == "" {
 		name = fmt.Sprintf("%T", e)
 	}
-	return fmt.Errorf("%w: %s: %s", ErrInvalidTransition, name, fmt.Sprintf(format, args...))
+	return &transitionError{event: name, detail: fmt.Sprintf(format, args...)}
 }
+
+// transitionError is an error of Evolve. Its detail (the broken rule, without
+// the event name) is what Decide turns into a rejection reason.
+type transitionError struct{ event, detail string }
+
+func (e *transitionError) Error() string {
+	return fmt.Sprintf("%v: %s: %s", ErrInvalidTransition, e.event, e.detail)
+}
+
+func (e *transitionError) Unwrap() error { return ErrInvalidTransition }

@@ -1,0 +1,70 @@
+package processor_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventfold/eventfold/eventfoldtest"
+	"github.com/eventfold/eventfold/processor"
+)
+
+// BenchmarkCommands measures Execute (decide, produce with acks=all, wait
+// for the own fold) on an in-process broker, with 8 concurrent clients on
+// one hot key or on many keys:
+//
+//	go test -run '^$' -bench Commands -benchtime 2000x ./processor
+func BenchmarkCommands(b *testing.B) {
+	k := eventfoldtest.NewKafka(b, 1)
+	p, err := processor.New(k.Brokers, []processor.Definition{commandedCounter},
+		processor.WithDataDir(b.TempDir()), processor.WithPartitions(4), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	if err := p.WaitRecovered(eventfoldtest.Context(b, time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		keys int
+	}{{"hot_key", 1}, {"many_keys", 1000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const clients = 8
+			lat := make([]time.Duration, b.N)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			next := 0
+			start := time.Now()
+			for c := 0; c < clients; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						mu.Lock()
+						i := next
+						next++
+						mu.Unlock()
+						if i >= b.N {
+							return
+						}
+						key := fmt.Sprint(tc.name, "-", i%tc.keys)
+						t0 := time.Now()
+						if _, err := p.Execute(ctx, "counters", key, []byte(`{"type":"Add","n":1}`), processor.CommandOptions{}); err != nil {
+							b.Error(err)
+							return
+						}
+						lat[i] = time.Since(t0)
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commands/s")
+			report(b, lat)
+		})
+	}
+}

@@ -111,6 +111,17 @@ func ensureTopics(ctx context.Context, brokers []string, base *sarama.Config, sp
 			spec.Replication = int16(min(3, len(client.Brokers())))
 		}
 		st, err := ensureTopic(admin, spec, create)
+		// A topic another node created a moment ago can be unknown to the
+		// broker we ask for a few hundred milliseconds (real Kafka
+		// propagates metadata from the controller asynchronously).
+		for try := 0; err != nil && transientTopicErr(err) && try < 50; try++ {
+			select {
+			case <-ctx.Done():
+				return out, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			st, err = ensureTopic(admin, spec, create)
+		}
 		if err != nil {
 			return out, err
 		}
@@ -124,6 +135,11 @@ func ensureTopics(ctx context.Context, brokers []string, base *sarama.Config, sp
 		return out, err
 	}
 	return out, nil
+}
+
+func transientTopicErr(err error) bool {
+	return errors.Is(err, sarama.ErrUnknownTopicOrPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
+		errors.Is(err, sarama.ErrNotController) || errors.Is(err, sarama.ErrRequestTimedOut)
 }
 
 func ensureTopic(admin sarama.ClusterAdmin, spec TopicSpec, create bool) (TopicState, error) {

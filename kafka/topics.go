@@ -247,7 +247,8 @@ func verifyConfig(admin sarama.ClusterAdmin, spec TopicSpec) error {
 	return nil
 }
 
-// WaitLeaders polls metadata until every partition of topics has a leader.
+// WaitLeaders polls until every partition of topics has a leader that
+// answers ListOffsets for it.
 func WaitLeaders(ctx context.Context, client sarama.Client, topics []string) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -266,6 +267,14 @@ func WaitLeaders(ctx context.Context, client sarama.Client, topics []string) err
 				for _, p := range parts {
 					if _, err := client.Leader(t, p); err != nil {
 						pending = fmt.Sprintf("%s/%d: %v", t, p, err)
+						break outer
+					}
+					// A leader in the metadata is not yet a leader that
+					// serves the partition: real Kafka spreads a new topic
+					// to the brokers asynchronously, and goka's table setup
+					// fails on the first ListOffsets error.
+					if _, err := client.GetOffset(t, p, sarama.OffsetOldest); err != nil {
+						pending = fmt.Sprintf("%s/%d: list offsets: %v", t, p, err)
 						break outer
 					}
 				}

@@ -241,6 +241,10 @@ func (p *Processor) Run(ctx context.Context) error {
 			err := gp.Run(ctx)
 			if err != nil {
 				err = fmt.Errorf("processor: group %s: %w", p.byName[p.order[i]].group, err)
+				if errors.Is(err, sarama.ErrInvalidSessionTimeout) {
+					err = fmt.Errorf("%w (session timeout %v: Kafka accepts group.min.session.timeout.ms (default 6s) "+
+						"to group.max.session.timeout.ms (default 30m))", err, p.cfg.saramaConfig.Consumer.Group.Session.Timeout)
+				}
 				cancel() // one group failing stops the node: partial service hides errors
 			}
 			errs <- err

@@ -83,7 +83,7 @@ const maxCommandRecords = 16
 //
 // Format 1 is written while an entity has no command history.
 //
-//	0xEF 0x03 <format 2 fields> uvarint(#entries) {varint(offset) varint(time) byte(applied)}...
+//	0xEF 0x03 <format 2 fields> uvarint(#entries) {uvarint(zigzag(offset delta)<<2 | outcome) varint(time delta)}...
 //	          uvarint(#levels) {uvarint(#pointers) {varint(partition) varint(offset) uvarint(before)
 //	          uvarint(applied) uvarint(events) varint(first) varint(first offset)}...}... state...
 const (
@@ -106,7 +106,11 @@ func (e *Envelope) MarshalBinary() ([]byte, error) {
 	case len(e.Commands) > 0 || e.Pending != nil:
 		format = envFormat2
 	}
-	buf := make([]byte, 0, 2+4*binary.MaxVarintLen64+len(e.State))
+	size := 2 + 4*binary.MaxVarintLen64 + len(e.State)
+	if e.Index != nil {
+		size += 8*len(e.Index.Entries) + 64
+	}
+	buf := make([]byte, 0, size)
 	buf = append(buf, envMagic, format)
 	buf = binary.AppendUvarint(buf, e.Version)
 	buf = binary.AppendVarint(buf, int64(e.Partition))
@@ -139,18 +143,22 @@ func (e *Envelope) MarshalBinary() ([]byte, error) {
 }
 
 func appendIndex(buf []byte, ix *Index) []byte {
+	// Entries are deltas from the previous entry (the first from zero), the
+	// outcome in the two low bits of the offset delta: the open entries are
+	// rewritten with every event, so each byte here is paid per event.
 	buf = binary.AppendUvarint(buf, uint64(len(ix.Entries)))
+	var prevOff, prevTime int64
 	for _, en := range ix.Entries {
-		buf = binary.AppendVarint(buf, en.Offset)
-		buf = binary.AppendVarint(buf, en.Time)
+		var flag uint64
 		switch {
 		case en.flag == entryPending:
-			buf = append(buf, entryPending)
+			flag = entryPending
 		case en.Applied:
-			buf = append(buf, 1)
-		default:
-			buf = append(buf, 0)
+			flag = 1
 		}
+		buf = binary.AppendUvarint(buf, zigzag(en.Offset-prevOff)<<2|flag)
+		buf = binary.AppendVarint(buf, en.Time-prevTime)
+		prevOff, prevTime = en.Offset, en.Time
 	}
 	buf = binary.AppendUvarint(buf, uint64(len(ix.Levels)))
 	for _, level := range ix.Levels {
@@ -180,23 +188,27 @@ func (r *reader) entries() []IndexEntry {
 		return nil
 	}
 	out := make([]IndexEntry, 0, n)
+	var prevOff, prevTime int64
 	for i := uint64(0); i < n && r.err == nil; i++ {
-		e := IndexEntry{Offset: r.varint(), Time: r.varint()}
-		if r.err == nil {
-			if len(r.rest) == 0 {
-				r.err = errEnvelope
-				break
-			}
-			e.Applied = r.rest[0] == 1
-			if r.rest[0] == entryPending {
-				e.flag = entryPending
-			}
-			r.rest = r.rest[1:]
+		v := r.uvarint()
+		prevOff += unzigzag(v >> 2)
+		prevTime += r.varint()
+		e := IndexEntry{Offset: prevOff, Time: prevTime}
+		switch v & 3 {
+		case 1:
+			e.Applied = true
+		case entryPending:
+			e.flag = entryPending
+		case 3:
+			r.err = errEnvelope
 		}
 		out = append(out, e)
 	}
 	return out
 }
+
+func zigzag(d int64) uint64   { return uint64(d<<1) ^ uint64(d>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
 
 func (r *reader) pointers() []IndexPointer {
 	n := r.uvarint()

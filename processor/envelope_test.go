@@ -19,6 +19,14 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			Index: &Index{Entries: []IndexEntry{{Offset: 4, Time: 5, Applied: true}, {Offset: 9, Time: 6}},
 				Levels: [][]IndexPointer{{{Partition: 1, Offset: 2, Before: 3, Applied: 4, Events: 5, First: 6, FirstOff: 7}}, {}}}},
 		{State: []byte("s"), Version: 0, Partition: 1, Offset: 10, UpdatedAt: at, Index: &Index{Entries: []IndexEntry{}, Levels: nil}},
+		// Deltas: clocks going backwards, offsets far apart, every outcome.
+		{State: []byte("s"), Version: 2, Partition: 1, Offset: 1 << 50, UpdatedAt: at,
+			Index: &Index{Entries: []IndexEntry{
+				{Offset: 1 << 40, Time: 1_700_000_000_000, Applied: true},
+				{Offset: 1<<40 + 1, Time: 1_600_000_000_000},
+				{Offset: 1 << 50, Time: 1_700_000_000_001, flag: entryPending},
+				{Offset: 1<<50 + 7, Time: 0, Applied: true},
+			}}},
 	} {
 		b, err := e.MarshalBinary()
 		if err != nil {

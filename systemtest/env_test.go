@@ -56,6 +56,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// sessionTimeout of the eventfold nodes: the smallest Kafka accepts by
+// default (group.min.session.timeout.ms); it is how long a killed node keeps
+// its partitions.
+const sessionTimeout = 6 * time.Second
+
 // saramaConfig is the client config of test producers and checkers.
 func saramaConfig() *sarama.Config {
 	c := kafka.NewConfig()
@@ -116,8 +121,9 @@ type proc struct {
 	extra                 []string
 	log                   string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the current process ended
 }
 
 func newProc(t *testing.T, app, id string, extra ...string) *proc {
@@ -139,7 +145,7 @@ func (p *proc) start(t *testing.T) {
 		"--http", fmt.Sprintf("127.0.0.1:%d", p.port),
 		"--advertise", p.url,
 		"--partitions", "12", "--replication", "3",
-		"--session-timeout", "3s", "--heartbeat-interval", "500ms",
+		"--session-timeout", sessionTimeout.String(), "--heartbeat-interval", "1s",
 		"--log-format", "json",
 	}, p.extra...)
 	logf, err := os.OpenFile(p.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -151,10 +157,11 @@ func (p *proc) start(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
 	p.mu.Lock()
-	p.cmd = cmd
+	p.cmd, p.exited = cmd, exited
 	p.mu.Unlock()
-	go func() { cmd.Wait(); logf.Close() }()
+	go func() { cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() { p.kill9() })
 }
 
@@ -228,7 +235,15 @@ func waitReady(t *testing.T, timeout time.Duration, ps ...*proc) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for _, p := range ps {
+		p.mu.Lock()
+		exited := p.exited
+		p.mu.Unlock()
 		for !p.ready() {
+			select {
+			case <-exited:
+				t.Fatalf("%s exited before it was ready; log:\n%s", p.id, p.tail(30))
+			default:
+			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s not ready after %v; log:\n%s", p.id, timeout, p.tail(30))
 			}

@@ -15,7 +15,8 @@ import (
 // Two processors with hot standby and one replica; readers read all the
 // time; one processor is killed with kill -9 (no LeaveGroup). Every answer
 // must be right or flagged stale, and no partition may go unanswered for
-// longer than the group session timeout (3s) plus one lookup deadline.
+// longer than the group session timeout plus one lookup deadline (and a
+// second for the rebalance).
 func TestFailoverReadsWithStandbys(t *testing.T) {
 	app := uniqueApp("failover")
 	p1 := newProc(t, app, "p1", "--hot-standby", "--lookup-deadline", "1s")
@@ -109,7 +110,7 @@ func TestFailoverReadsWithStandbys(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	p1.kill9()
 	// Reads go on through the session timeout, the rebalance and recovery.
-	time.Sleep(15 * time.Second)
+	time.Sleep(sessionTimeout + 12*time.Second)
 	close(stop)
 	wg.Wait()
 	mu.Lock()
@@ -122,7 +123,7 @@ func TestFailoverReadsWithStandbys(t *testing.T) {
 	if failed != 0 {
 		t.Errorf("%d reads failed", failed)
 	}
-	if limit := 3*time.Second + time.Second + time.Second; maxGap > limit {
+	if limit := sessionTimeout + time.Second + time.Second; maxGap > limit {
 		t.Errorf("partition %s went %v without an answer (limit %v)", gapWhere, maxGap, limit)
 	}
 }

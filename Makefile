@@ -30,5 +30,11 @@ test-short: vet
 test-kafka:
 	bash systemtest/run.sh
 
+# Benchmarks side by side on one Apache Kafka broker: eventfold vs plain goka
+# vs Kafka Streams (bench/README.md). Not part of `make test`.
+# BENCH_EVENTS=200000 for a quick run.
+bench:
+	bash bench/run.sh
+
 clean:
 	rm -rf bin data

@@ -328,7 +328,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o fo
 	}
 	s.metrics.forwards.WithLabelValues("ok").Inc()
 	if resp.Header.Get(HeaderStale) != "" {
-		s.metrics.stale.Inc()
+		s.metrics.stale.WithLabelValues("relayed").Inc()
 	}
 	for _, h := range []string{"Content-Type", HeaderServedBy, HeaderPartition, HeaderStale, HeaderLag} {
 		if v := resp.Header.Get(h); v != "" {
@@ -353,7 +353,7 @@ func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e proces
 		if e.Lag >= 0 {
 			h.Set(HeaderLag, strconv.FormatInt(e.Lag, 10))
 		}
-		s.metrics.stale.Inc()
+		s.metrics.stale.WithLabelValues("here").Inc()
 	}
 	writeJSON(w, http.StatusOK, EntityResponse{
 		ID: e.Key, Entity: e.Entity, Version: e.Version, Partition: e.Partition,

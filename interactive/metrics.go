@@ -5,7 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	requests *prometheus.HistogramVec
 	forwards *prometheus.CounterVec
-	stale    prometheus.Counter
+	stale    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -19,10 +19,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "eventfold_http_forwards_total",
 			Help: "Reads forwarded to the owning node, by result (ok, retry, error).",
 		}, []string{"result"}),
-		stale: prometheus.NewCounter(prometheus.CounterOpts{
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_http_stale_answers_total",
-			Help: "Reads answered from a standby copy because no owner answered.",
-		}),
+			Help: "Reads answered from a standby copy, by where the copy is: here (this node's copy) or " +
+				"relayed (another node's stale answer passed on). Sum served=\"here\" over nodes for a cluster total.",
+		}, []string{"served"}),
+	}
+	// Series exist from the start, so rate() and alerts see zeros, not gaps.
+	for _, r := range []string{"ok", "retry", "error"} {
+		m.forwards.WithLabelValues(r)
+	}
+	for _, s := range []string{"here", "relayed"} {
+		m.stale.WithLabelValues(s)
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.forwards, m.stale)

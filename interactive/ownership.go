@@ -28,6 +28,7 @@ type Ownership struct {
 	snap    atomic.Pointer[Snapshot]
 	kick    chan struct{}
 	changes atomic.Int64
+	errors  atomic.Int64
 
 	mu     sync.Mutex // serialises refreshes and owns admin
 	admin  sarama.ClusterAdmin
@@ -77,6 +78,10 @@ func (o *Ownership) Snapshot() *Snapshot { return o.snap.Load() }
 // Changes counts how often the owner of some partition changed.
 func (o *Ownership) Changes() int64 { return o.changes.Load() }
 
+// RefreshErrors counts the refreshes of Run that failed (the map kept its
+// last state meanwhile).
+func (o *Ownership) RefreshErrors() int64 { return o.errors.Load() }
+
 // Kick asks for a refresh soon (after a rebalance, or when a forward found
 // the map wrong). It never blocks.
 func (o *Ownership) Kick() {
@@ -93,6 +98,7 @@ func (o *Ownership) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if err := o.Refresh(ctx); err != nil && ctx.Err() == nil {
+			o.errors.Add(1)
 			o.logger.Debug("ownership refresh failed", slog.Any("error", err))
 		}
 		select {

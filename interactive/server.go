@@ -181,11 +181,20 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 }
 
 func (s *Server) ready(*http.Request) (any, error) {
-	if !s.store.Recovered() {
-		return nil, fmt.Errorf("%w: owned partitions are recovering", eventfold.ErrNotRecovered)
-	}
-	if _, ok := s.own.Snapshot().Members[s.self.ID]; !ok && s.self.Role != RoleReplica {
-		return nil, fmt.Errorf("%w: this node is not in the ownership map yet", eventfold.ErrNotRecovered)
+	if err := s.Ready(); err != nil {
+		return nil, err
 	}
 	return map[string]string{"status": "ready"}, nil
+}
+
+// Ready says whether the node should get traffic (what /readyz answers):
+// nil once its partitions are recovered and it is in the ownership map.
+func (s *Server) Ready() error {
+	if !s.store.Recovered() {
+		return fmt.Errorf("%w: owned partitions are recovering", eventfold.ErrNotRecovered)
+	}
+	if _, ok := s.own.Snapshot().Members[s.self.ID]; !ok && s.self.Role != RoleReplica {
+		return fmt.Errorf("%w: this node is not in the ownership map yet", eventfold.ErrNotRecovered)
+	}
+	return nil
 }

@@ -164,14 +164,39 @@ func TestReplicaReadsAndFallback(t *testing.T) {
 		t.Errorf("strong read via replica = %+v", s)
 	}
 	// Owner unreachable, no hot standby on a: a falls back to the replica.
+	// The stale answers count once as served here (on r) and once as
+	// relayed (on a), so a cluster total sums served="here" only.
+	const here, relayed = `eventfold_http_stale_answers_total{served="here"}`, `eventfold_http_stale_answers_total{served="relayed"}`
+	rHere, aRelayed, aHere := metric(t, r.URL(), here), metric(t, a.URL(), relayed), metric(t, a.URL(), here)
+	if rHere < 0 || aRelayed < 0 || aHere < 0 {
+		t.Fatalf("stale-answer series missing: r here %v, a relayed %v, a here %v", rHere, aRelayed, aHere)
+	}
 	b.Isolate(true)
-	for _, i := range keysOwnedBy(c, b, keys, 10) {
+	owned := keysOwnedBy(c, b, keys, 10)
+	for _, i := range owned {
 		s := get(t, a.URL(), fmt.Sprintf("/v1/registers/r-%d", i))
 		if s.status != 200 || s.servedBy != r.ID() || s.stale != "true" || s.v != fmt.Sprint("v", i) {
 			t.Fatalf("r-%d with owner unreachable = %+v", i, s)
 		}
 	}
 	b.Isolate(false)
+	if got := metric(t, a.URL(), relayed) - aRelayed; got != float64(len(owned)) {
+		t.Errorf("a relayed %v stale answers, want %d", got, len(owned))
+	}
+	if got := metric(t, a.URL(), here) - aHere; got != 0 {
+		t.Errorf("a counted %v stale answers as its own", got)
+	}
+	if got := metric(t, r.URL(), here) - rHere; got < float64(len(owned)) {
+		t.Errorf("r counted %v stale answers served here, want at least %d", got, len(owned))
+	}
+	for _, n := range []*eventfoldtest.Node{a, b, r} {
+		if v := metric(t, n.URL(), "eventfold_ready"); v != 1 {
+			t.Errorf("%s: eventfold_ready = %v, want 1", n.ID(), v)
+		}
+		if v := metric(t, n.URL(), "eventfold_ownership_refresh_errors_total"); v < 0 {
+			t.Errorf("%s: no eventfold_ownership_refresh_errors_total", n.ID())
+		}
+	}
 	// Any node may append, replicas too.
 	cl := interactive.NewClient(r.URL(), "")
 	if _, err := cl.Append(context.Background(), "registers", "r-new", setEvent("x")); err != nil {

@@ -46,8 +46,8 @@ type Config struct {
 	Partitioner kafka.Partitioner
 	Sarama      *sarama.Config // default kafka.NewConfig()
 	Logger      *slog.Logger   // default discard
-	// Registry receives all metrics; default a new registry with Go and
-	// process collectors.
+	// Registry receives all metrics; default a new registry with Go,
+	// build-info (go_build_info) and process collectors.
 	Registry *prometheus.Registry
 	// LookupDeadline bounds read retries during rebalances; default 5s.
 	LookupDeadline time.Duration
@@ -102,7 +102,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
-		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewBuildInfoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -171,6 +171,15 @@ func (n *Node) build() error {
 		return err
 	}
 	n.own, n.api = own, api
+	n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "eventfold_ready",
+		Help: "1 while the node is ready for traffic (what /readyz says): partitions recovered, in the ownership map.",
+	}, func() float64 {
+		if api.Ready() != nil {
+			return 0
+		}
+		return 1
+	}))
 	return nil
 }
 
@@ -209,6 +218,10 @@ func (n *Node) registerOwnershipMetrics(own *interactive.Ownership, types []*pro
 		Name: "eventfold_ownership_changes_total",
 		Help: "Times the partition ownership map seen by this node changed.",
 	}, func() float64 { return float64(own.Changes()) }))
+	n.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "eventfold_ownership_refresh_errors_total",
+		Help: "Ownership map refreshes that failed (the map keeps its last state; forwards may go stale).",
+	}, func() float64 { return float64(own.RefreshErrors()) }))
 	n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventfold_ownership_members",
 		Help: "Members in the ownership map seen by this node.",

@@ -44,4 +44,3 @@ func metric(t *testing.T, base, sample string) float64 {
 	}
 	return -1
 }
-

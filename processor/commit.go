@@ -79,11 +79,14 @@ func (h *orderedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim saram
 	if h.onClaim != nil {
 		h.onClaim(claim.Partition(), claim.InitialOffset())
 	}
-	out := make(chan *sarama.ConsumerMessage)
+	// Buffered like sarama's own claim channel: a hand-off per message
+	// through an unbuffered channel costs two goroutine switches per event.
+	out := make(chan *sarama.ConsumerMessage, relayBuffer)
 	done := make(chan struct{})
 	// The relay owns out: it records each offset before goka can see (and
 	// finish) the message, and it exits when the claim ends or goka stops
-	// reading.
+	// reading. Messages left in the buffer were delivered but never
+	// finished, so nothing after them is committed.
 	go func() {
 		defer close(out)
 		for m := range claim.Messages() {
@@ -103,6 +106,8 @@ func (h *orderedHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim saram
 	defer close(done)
 	return h.inner.ConsumeClaim(sess, &relayedClaim{ConsumerGroupClaim: claim, messages: out})
 }
+
+const relayBuffer = 256
 
 type relayedClaim struct {
 	sarama.ConsumerGroupClaim

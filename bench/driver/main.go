@@ -177,6 +177,7 @@ type env struct {
 	rep    *report
 	kafka  int // broker pid, 0 if unknown
 	specs  map[string]spec
+	folded map[string]spec // the first run of each contender that folded everything (its group's changelog is complete)
 	kept   []*child // eventfold nodes kept for lookups
 	killed []*child
 }
@@ -187,7 +188,7 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	e := &env{cfg: c, specs: c.specs(0), rep: &report{Date: time.Now(), Machine: machine(c.java), Cfg: c}}
+	e := &env{cfg: c, specs: c.specs(0), folded: map[string]spec{}, rep: &report{Date: time.Now(), Machine: machine(c.java), Cfg: c}}
 	seen := map[string]bool{}
 	for _, k := range c.contenders {
 		if _, ok := e.specs[k]; !ok {
@@ -249,6 +250,9 @@ func run(ctx context.Context, c config) error {
 			return ctx.Err()
 		}
 		r := e.fold(ctx, e.specs[k])
+		if r.Err == "" {
+			e.folded[k] = e.specs[k]
+		}
 		r.Reps = []float64{r.Rate}
 		e.rep.Folds = append(e.rep.Folds, r)
 	}
@@ -261,6 +265,9 @@ func run(ctx context.Context, c config) error {
 				continue
 			}
 			r := e.fold(ctx, specs[k])
+			if _, ok := e.folded[k]; !ok && r.Err == "" {
+				e.folded[k] = specs[k]
+			}
 			for i := range e.rep.Folds {
 				f := &e.rep.Folds[i]
 				if f.Key != k {
@@ -280,7 +287,13 @@ func run(ctx context.Context, c config) error {
 		if !contains(c.contenders, k) || ctx.Err() != nil {
 			continue
 		}
-		e.rep.Restores = append(e.rep.Restores, e.restore(ctx, e.specs[k], k == "eventfold"))
+		// Restore the changelog of a run that completed (a failed first run
+		// leaves an incomplete one).
+		s, ok := e.folded[k]
+		if !ok {
+			s = e.specs[k]
+		}
+		e.rep.Restores = append(e.rep.Restores, e.restore(ctx, s, k == "eventfold"))
 	}
 	if c.lookupDuration > 0 && len(e.kept) == 1 && ctx.Err() == nil {
 		e.lookups(ctx)

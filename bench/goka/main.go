@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
@@ -67,11 +68,22 @@ func main() {
 	tm.Table.Replication = *replication
 	tm.Stream.Replication = *replication
 
+	// Setup, outside the measured span: create the table topic and wait
+	// until every partition's leader answers ListOffsets. goka creates it
+	// itself otherwise, and on Kafka 4.1 its table setup then sometimes
+	// fails at once ("topic or partition that does not exist on this
+	// broker"): metadata reaches the brokers a moment after the create.
+	// eventfold's topic setup waits the same way (kafka.WaitLeaders).
+	brokerList := strings.Split(*brokers, ",")
+	if err := createTable(brokerList, sc, *topic, string(goka.GroupTable(goka.Group(*group))), *replication); err != nil {
+		log.Fatalf("goka: %v", err)
+	}
+
 	g := goka.DefineGroup(goka.Group(*group),
 		goka.Input(goka.Stream(*topic), new(gokacodec.Bytes), fold),
 		goka.Persist(orderCodec{}),
 	)
-	p, err := goka.NewProcessor(strings.Split(*brokers, ","), g,
+	p, err := goka.NewProcessor(brokerList, g,
 		goka.WithStorageBuilder(storage.DefaultBuilder(*dataDir)),
 		goka.WithRebalanceCallback(func(goka.Assignment) { fmt.Printf("assigned %d\n", time.Now().UnixNano()) }),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(sc)),
@@ -109,4 +121,23 @@ func main() {
 		log.Fatalf("goka: %v", err)
 	}
 	fmt.Printf("progress %d %d\n", time.Now().UnixNano(), handled.Load())
+}
+
+// createTable creates the group table like goka's topic manager would
+// (compacted, as many partitions as the events topic) and waits for it.
+func createTable(brokers []string, sc *sarama.Config, events, table string, replication int) error {
+	client, err := sarama.NewClient(brokers, kafka.Copy(sc, "bench-goka-setup"))
+	if err != nil {
+		return err
+	}
+	parts, err := client.Partitions(events)
+	client.Close()
+	if err != nil {
+		return fmt.Errorf("partitions of %s: %w", events, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = kafka.EnsureTopics(ctx, brokers, sc, []kafka.TopicSpec{{Name: table, Kind: kafka.Table,
+		Partitions: int32(len(parts)), Replication: int16(replication)}})
+	return err
 }

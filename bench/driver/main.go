@@ -178,7 +178,7 @@ type env struct {
 	kafka  int // broker pid, 0 if unknown
 	specs  map[string]spec
 	folded map[string]spec // the first run of each contender that folded everything (its group's changelog is complete)
-	kept   []*child // eventfold nodes kept for lookups
+	kept   []*child        // eventfold nodes kept for lookups
 	killed []*child
 }
 

@@ -32,8 +32,9 @@ type Position struct {
 // idempotent) and partitioner, and reports each record's position. It is
 // safe for concurrent use; concurrent sends are batched by sarama.
 type Producer struct {
-	async sarama.AsyncProducer
-	done  chan struct{}
+	async   sarama.AsyncProducer
+	done    chan struct{}
+	metrics *ProducerMetrics
 
 	mu     sync.RWMutex // guards closed against sends racing Close
 	closed bool
@@ -49,7 +50,7 @@ type result struct {
 }
 
 // NewProducer connects a producer. p decides the partition of each key.
-func NewProducer(brokers []string, base *sarama.Config, p Partitioner) (*Producer, error) {
+func NewProducer(brokers []string, base *sarama.Config, p Partitioner, opts ...ProducerOption) (*Producer, error) {
 	c := Copy(base, base.ClientID+"-producer")
 	c.Producer.Partitioner = sarama.NewCustomHashPartitioner(p.Hasher())
 	c.Producer.Return.Successes = true
@@ -59,17 +60,22 @@ func NewProducer(brokers []string, base *sarama.Config, p Partitioner) (*Produce
 		return nil, fmt.Errorf("kafka: producer for %s: %w", strings.Join(brokers, ","), err)
 	}
 	pr := &Producer{async: async, done: make(chan struct{})}
+	for _, o := range opts {
+		o(pr)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for m := range async.Successes() {
+			pr.metrics.observe(m.Topic, nil)
 			m.Metadata.(pending).ch <- result{pos: Position{Partition: m.Partition, Offset: m.Offset}}
 		}
 	}()
 	go func() {
 		defer wg.Done()
 		for e := range async.Errors() {
+			pr.metrics.observe(e.Msg.Topic, e.Err)
 			e.Msg.Metadata.(pending).ch <- result{err: e.Err}
 		}
 	}()

@@ -73,6 +73,8 @@ type Node struct {
 	logger    *slog.Logger
 	producer  *kafka.Producer
 	producerM sync.Mutex
+	// prodMetrics counts appends; shared with the processor's producer.
+	prodMetrics *kafka.ProducerMetrics
 }
 
 // New validates cfg, opens the HTTP listener (so the advertised address is
@@ -149,9 +151,15 @@ func (n *Node) build() error {
 		n.view, n.store, types = v, v, v.Types()
 	}
 	groups := map[string]string{}
+	pm, err := kafka.NewProducerMetrics(n.registry)
+	if err != nil {
+		return err
+	}
 	for _, t := range types {
 		groups[t.Name()] = processor.Group(cfg.App, t.Name())
+		pm.Watch(t.Topic())
 	}
+	n.prodMetrics = pm
 	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, interactive.ReplicaGroup(cfg.App), cfg.OwnershipInterval, n.logger)
 	n.registerOwnershipMetrics(own, types)
 
@@ -265,7 +273,7 @@ func (n *Node) getProducer() (*kafka.Producer, error) {
 	n.producerM.Lock()
 	defer n.producerM.Unlock()
 	if n.producer == nil {
-		p, err := kafka.NewProducer(n.cfg.Brokers, n.cfg.Sarama, n.cfg.Partitioner)
+		p, err := kafka.NewProducer(n.cfg.Brokers, n.cfg.Sarama, n.cfg.Partitioner, kafka.WithMetrics(n.prodMetrics))
 		if err != nil {
 			return nil, err
 		}

@@ -35,11 +35,12 @@ type Processor struct {
 	running atomic.Bool
 	started chan struct{} // closed when topics are verified and groups built
 
-	cmdLocks keyLocks
-	connMu   sync.Mutex // guards the lazily made clients below
-	prod     *kafka.Producer
-	admin    sarama.Client
-	fetch    *kafka.Fetcher
+	cmdLocks    keyLocks
+	prodMetrics *kafka.ProducerMetrics // nil without a registerer
+	connMu      sync.Mutex             // guards the lazily made clients below
+	prod        *kafka.Producer
+	admin       sarama.Client
+	fetch       *kafka.Fetcher
 }
 
 // fetcher returns the processor's record fetcher, connecting on first use.
@@ -61,7 +62,7 @@ func (p *Processor) producer() (*kafka.Producer, error) {
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
 	if p.prod == nil {
-		pr, err := kafka.NewProducer(p.brokers, p.cfg.saramaConfig, p.cfg.partitioner)
+		pr, err := kafka.NewProducer(p.brokers, p.cfg.saramaConfig, p.cfg.partitioner, kafka.WithMetrics(p.prodMetrics))
 		if err != nil {
 			return nil, err
 		}
@@ -180,6 +181,18 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 		if err := cfg.registerer.Register(newCollector(p)); err != nil {
 			return nil, fmt.Errorf("processor: register metrics: %w", err)
 		}
+		pm, err := kafka.NewProducerMetrics(cfg.registerer)
+		if err != nil {
+			return nil, fmt.Errorf("processor: %w", err)
+		}
+		for _, name := range p.order {
+			rt := p.byName[name]
+			pm.Watch(rt.typ.topic)
+			if cfg.history {
+				pm.Watch(rt.history)
+			}
+		}
+		p.prodMetrics = pm
 	}
 	return p, nil
 }

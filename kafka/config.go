@@ -32,8 +32,13 @@ func NewConfig() *sarama.Config {
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Idempotent = true
 	c.Net.MaxOpenRequests = 1 // required by the idempotent producer
-	c.Producer.Retry.Max = 10
-	c.Producer.Retry.Backoff = 250 * time.Millisecond
+	// A write must outlive a broker failover: Kafka moves leadership only
+	// after broker.session.timeout.ms (9 s by default) plus an election, and
+	// a changelog write that gives up stops the processor. Like the Java
+	// producer (retry.backoff.ms 100 → 1000 ms, delivery.timeout.ms 120 s)
+	// retries back off exponentially to 1 s, for ~37 s in all.
+	c.Producer.Retry.Max = producerRetries
+	c.Producer.Retry.BackoffFunc = producerBackoff
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	c.Producer.Compression = sarama.CompressionSnappy
@@ -44,6 +49,12 @@ func NewConfig() *sarama.Config {
 	c.Metadata.Retry.Max = 10
 	c.Metadata.Retry.Backoff = 250 * time.Millisecond
 	return c
+}
+
+const producerRetries = 40
+
+func producerBackoff(retries, _ int) time.Duration {
+	return min(100*time.Millisecond<<min(retries, 4), time.Second)
 }
 
 // Copy returns a copy of c with its own client id: sarama clients must not

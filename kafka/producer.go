@@ -55,6 +55,11 @@ func NewProducer(brokers []string, base *sarama.Config, p Partitioner, opts ...P
 	c.Producer.Partitioner = sarama.NewCustomHashPartitioner(p.Hasher())
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
+	// Every caller waits for its record's acknowledgement (an HTTP append, a
+	// command), so a linger adds straight to request latency. Batching still
+	// happens under load: with one request in flight (the idempotent
+	// producer's limit), records queue behind it and go out together.
+	c.Producer.Flush.Frequency, c.Producer.Flush.Bytes, c.Producer.Flush.Messages = 0, 0, 0
 	async, err := sarama.NewAsyncProducer(brokers, c)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: producer for %s: %w", strings.Join(brokers, ","), err)

@@ -1,0 +1,132 @@
+package processor_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventfold/eventfold/eventfoldtest"
+)
+
+// A broker failover makes the changelog's partitions refuse writes until
+// Kafka has elected new leaders: broker.session.timeout.ms (9 s by default)
+// plus the election. The processor's changelog writes must retry through
+// that, not give up and stop the node (goka fails the processor on the
+// first write that fails for good).
+func TestChangelogWritesOutlastALeaderFailover(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	r := startProcessor(t, k.Brokers, t.TempDir())
+
+	const outage = 8 * time.Second
+	var (
+		mu      sync.Mutex
+		until   time.Time // changelog writes fail until then
+		refused atomic.Int64
+	)
+	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		changelog := false
+		for _, tp := range pr.Topics {
+			changelog = changelog || strings.HasSuffix(tp.Topic, "-table")
+		}
+		if !changelog {
+			return nil, nil, false
+		}
+		mu.Lock()
+		if until.IsZero() {
+			until = time.Now().Add(outage)
+		}
+		down := time.Now().Before(until)
+		mu.Unlock()
+		if !down {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, tp := range pr.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic = tp.Topic
+			for _, p := range tp.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+
+	recs, _, versions := genCounters(t, 5, 50, 2000)
+	produce(t, k.Brokers, recs)
+	waitVersions(t, r.Processor, "counters", versions) // folded into the local table
+	if refused.Load() == 0 {
+		t.Fatal("no changelog write was refused: the test tested nothing")
+	}
+	// goka commits an event's offset only after its changelog write is
+	// acknowledged: committed = end means every write made it.
+	eventfoldtest.Eventually(t, 60*time.Second, func() error {
+		select {
+		case err := <-r.done:
+			r.cancel, r.done = nil, nil // Run has returned: nothing to stop
+			t.Fatalf("the processor stopped during the outage: %v", err)
+		default:
+		}
+		return committedToEnd(t, k.Brokers, "eventfold-counters", "counters-events", 4)
+	})
+	mu.Lock()
+	after := time.Since(until)
+	mu.Unlock()
+	if after < 0 {
+		t.Fatalf("all committed %v before the outage ended: the writes were not held up", -after)
+	}
+	t.Logf("changelog writes refused for %v (%d produce requests); all %d events committed %v after it ended",
+		outage, refused.Load(), len(recs), after.Round(time.Millisecond))
+	r.stop(t)
+
+	// The changelog alone (a new data dir) has every event's state.
+	r2 := startProcessor(t, k.Brokers, t.TempDir())
+	waitVersions(t, r2.Processor, "counters", versions)
+}
+
+// committedToEnd reports whether group has committed every partition of
+// topic up to its end.
+func committedToEnd(t *testing.T, brokers []string, group, topic string, partitions int32) error {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, eventfoldtest.SaramaConfig())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return err
+	}
+	ps := make([]int32, partitions)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: ps})
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return err
+		}
+		b := res.GetBlock(topic, p)
+		if b == nil || b.Offset < end {
+			return fmt.Errorf("partition %d: committed %v of %d", p, b, end)
+		}
+	}
+	return nil
+}

@@ -34,8 +34,19 @@ type Node struct {
 	DataDir string
 	front   *front
 	cancel  context.CancelFunc
-	done    chan error
+	done    chan struct{} // closed when Run has returned
+	err     error         // what Run returned, once done is closed
 	stopped atomic.Bool
+}
+
+// Exited reports whether the node's Run has returned, and with what.
+func (n *Node) Exited() (bool, error) {
+	select {
+	case <-n.done:
+		return true, n.err
+	default:
+		return false, nil
+	}
 }
 
 // Isolate makes the node unreachable over HTTP (for clients and for other
@@ -91,8 +102,11 @@ func (c *Cluster) AddNode(tune ...func(*node.Config)) *Node {
 	}
 	fr.target(nd.ListenURL())
 	ctx, cancel := context.WithCancel(context.Background())
-	tn := &Node{Node: nd, Client: interactive.NewClient(nd.URL(), cfg.Token), DataDir: dir, front: fr, cancel: cancel, done: make(chan error, 1)}
-	go func() { tn.done <- nd.Run(ctx) }()
+	tn := &Node{Node: nd, Client: interactive.NewClient(nd.URL(), cfg.Token), DataDir: dir, front: fr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		tn.err = nd.Run(ctx)
+		close(tn.done)
+	}()
 	c.t.Cleanup(func() { tn.Stop(c.t) })
 	c.mu.Lock()
 	c.nodes = append(c.nodes, tn)
@@ -121,9 +135,9 @@ func (n *Node) Stop(t testing.TB) {
 	}
 	n.cancel()
 	select {
-	case err := <-n.done:
-		if err != nil {
-			t.Errorf("node %s: %v", n.ID(), err)
+	case <-n.done:
+		if n.err != nil {
+			t.Errorf("node %s: %v", n.ID(), n.err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Errorf("node %s did not stop within 30s", n.ID())

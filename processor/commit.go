@@ -2,6 +2,9 @@ package processor
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -22,30 +25,101 @@ type orderedGroup struct {
 	observe func(partition int32, offset, hwm int64)
 	// onClaim, if set, learns where each claimed partition starts.
 	onClaim func(partition int32, next int64)
+	logger  *slog.Logger
+	// rejoinAfter bounds retrying failed joins; 0 means defaultRejoinTimeout.
+	rejoinAfter time.Duration
 }
 
-// Consume runs sessions back to back until ctx ends or joining fails. goka
-// sleeps 5 s after every session before it rejoins, and the whole group
-// waits for the sleeper; looping here makes a rebalance cost what Kafka needs.
+// Consume runs sessions back to back until ctx ends, joining fails for
+// good, or joining keeps failing for rejoinTimeout. goka sleeps 5 s after
+// every session before it rejoins, and the whole group waits for the
+// sleeper; looping here makes a rebalance cost what Kafka needs. goka also
+// stops the processor on any error from a join, and a broker failover
+// produces such errors (the group coordinator's broker refuses connections
+// until Kafka moves the coordinator): those are retried here.
 func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
 	oh := &orderedHandler{inner: h, observe: g.observe, onClaim: g.onClaim}
+	var failingSince time.Time
+	backoff := rejoinBackoff
 	for {
 		start := time.Now()
-		if err := g.ConsumerGroup.Consume(ctx, topics, oh); err != nil {
-			return err
-		}
+		err := g.ConsumerGroup.Consume(ctx, topics, oh)
 		if ctx.Err() != nil {
 			return nil
 		}
-		// A session that ends at once (a failing partition) must not spin.
-		if time.Since(start) < time.Second {
+		wait := time.Duration(0)
+		switch {
+		case err == nil:
+			failingSince, backoff = time.Time{}, rejoinBackoff
+			// A session that ends at once (a failing partition) must not spin.
+			if time.Since(start) < time.Second {
+				wait = 500 * time.Millisecond
+			}
+		case !transientGroupErr(err):
+			return err
+		default:
+			if failingSince.IsZero() {
+				failingSince = start
+			}
+			if time.Since(failingSince) > g.rejoinTimeout() {
+				return fmt.Errorf("consumer group failing for %v: %w", time.Since(failingSince).Round(time.Second), err)
+			}
+			if g.logger != nil {
+				g.logger.Warn("consumer group session failed; rejoining", slog.Any("error", err), slog.Duration("backoff", backoff))
+			}
+			wait, backoff = backoff, min(2*backoff, maxRejoinBackoff)
+		}
+		if wait > 0 {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(wait):
 			}
 		}
 	}
+}
+
+const (
+	rejoinBackoff    = 250 * time.Millisecond
+	maxRejoinBackoff = 5 * time.Second
+	// defaultRejoinTimeout bounds how long a node keeps trying to rejoin
+	// before it stops with the error: long enough for a broker failover or
+	// a rolling broker restart, short enough that a node cut off from Kafka
+	// does not pretend to be alive forever (its /readyz says not ready
+	// meanwhile).
+	defaultRejoinTimeout = 5 * time.Minute
+)
+
+func (g orderedGroup) rejoinTimeout() time.Duration {
+	if g.rejoinAfter > 0 {
+		return g.rejoinAfter
+	}
+	return defaultRejoinTimeout
+}
+
+// transientGroupErr reports whether a failed session may succeed when
+// retried: everything but a closed group and errors that say the
+// configuration or the permissions are wrong.
+func transientGroupErr(err error) bool {
+	for _, permanent := range []error{
+		sarama.ErrClosedConsumerGroup,
+		sarama.ErrClosedClient,
+		sarama.ErrInvalidSessionTimeout,
+		sarama.ErrGroupAuthorizationFailed,
+		sarama.ErrTopicAuthorizationFailed,
+		sarama.ErrClusterAuthorizationFailed,
+		sarama.ErrSASLAuthenticationFailed,
+		sarama.ErrInconsistentGroupProtocol,
+		sarama.ErrInvalidGroupId,
+		sarama.ErrUnsupportedVersion,
+		sarama.ErrGroupMaxSizeReached,
+		sarama.ErrFencedInstancedId,
+	} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	return true
 }
 
 type orderedHandler struct {

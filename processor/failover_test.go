@@ -130,3 +130,59 @@ func committedToEnd(t *testing.T, brokers []string, group, topic string, partiti
 	}
 	return nil
 }
+
+// When a broker dies, the group coordinator on it refuses connections until
+// Kafka moves the coordinator: the session ends and the rejoin fails with a
+// network error. goka stops the processor on any error from a join; the
+// processor must rejoin instead, and fold on.
+func TestProcessorRejoinsWhileTheCoordinatorIsDown(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	r := startProcessor(t, k.Brokers, t.TempDir())
+	recs, _, versions := genCounters(t, 6, 50, 1000)
+	produce(t, k.Brokers, recs[:500])
+
+	const outage = 6 * time.Second
+	until := time.Now().Add(outage)
+	var kicked, refused atomic.Int64
+	// The coordinator tells the member to rejoin, then drops every join.
+	k.Cluster.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster.KeepControl()
+		if time.Now().After(until) {
+			return nil, nil, false
+		}
+		kicked.Add(1)
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.RebalanceInProgress.Code
+		return resp, nil, true
+	})
+	k.Cluster.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster.KeepControl()
+		if time.Now().After(until) {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		return nil, fmt.Errorf("coordinator down"), true // closes the connection
+	})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		if refused.Load() == 0 {
+			return fmt.Errorf("no join refused yet (%d heartbeats told to rejoin)", kicked.Load())
+		}
+		return nil
+	})
+	produce(t, k.Brokers, recs[500:])
+	eventfoldtest.Eventually(t, 60*time.Second, func() error {
+		select {
+		case err := <-r.done:
+			r.cancel, r.done = nil, nil
+			t.Fatalf("the processor stopped while the coordinator was down: %v", err)
+		default:
+		}
+		return committedToEnd(t, k.Brokers, "eventfold-counters", "counters-events", 4)
+	})
+	if kicked.Load() == 0 || refused.Load() == 0 {
+		t.Fatalf("heartbeats kicked %d, joins refused %d: the outage did not happen", kicked.Load(), refused.Load())
+	}
+	waitVersions(t, r.Processor, "counters", versions)
+	t.Logf("%d heartbeats told to rejoin, %d joins dropped over %v; all %d events folded and committed",
+		kicked.Load(), refused.Load(), outage, len(recs))
+}

@@ -369,7 +369,7 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 		if err != nil {
 			return nil, err
 		}
-		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag, onClaim: rt.progress.start}, nil
+		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag, onClaim: rt.progress.start, logger: cfg.logger.With(slog.String("group", rt.group))}, nil
 	}))
 	if cfg.hotStandby {
 		opts = append(opts, goka.WithHotStandby(), goka.WithRecoverAhead())

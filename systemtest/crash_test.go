@@ -87,10 +87,13 @@ func TestKill9NodesMidStream(t *testing.T) {
 }
 
 // Stop one of three brokers (kill -9) mid-stream: producing and folding go on
-// (replication 3, min.insync.replicas 2), nothing is lost.
+// (replication 3, min.insync.replicas 2), nothing is lost. Every kind of
+// node rides it out: a processor, a processor keeping hot standbys, a
+// replica (their writes retry and their sessions rejoin while Kafka moves
+// leaders and group coordinators off the dead broker).
 func TestBrokerDiesMidStream(t *testing.T) {
 	app := uniqueApp("broker")
-	nodes := []*proc{newProc(t, app, "n1"), newProc(t, app, "n2")}
+	nodes := []*proc{newProc(t, app, "n1"), newProc(t, app, "n2", "--hot-standby"), newProc(t, app, "r1", "--role", "replica")}
 	for _, n := range nodes {
 		n.start(t)
 	}
@@ -111,6 +114,6 @@ func TestBrokerDiesMidStream(t *testing.T) {
 	produced := time.Since(start)
 	want := independentFold(t, app)
 	res := checkConverges(t, want, nodes, 3*time.Minute)
-	report(t, "| kill -9 one of 3 brokers mid-stream | %d events, %d entities, 2 nodes, broker killed at %.1fs | produced in %.1fs | %s |",
+	report(t, "| kill -9 one of 3 brokers mid-stream | %d events, %d entities, 2 processors (one with hot standby) + 1 replica, broker killed at %.1fs | produced in %.1fs | %s |",
 		events, len(want["orders"])+len(want["users"]), killedAt.Seconds(), produced.Seconds(), res)
 }

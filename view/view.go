@@ -181,6 +181,10 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 		goka.WithViewStorageBuilder(r.set.Builder(storage.DefaultBuilder(filepath.Join(v.cfg.dataDir, "view", r.group)))),
 		goka.WithViewHasher(v.cfg.partitioner.Hasher()),
 		goka.WithViewLogger(kafka.GokaLogger(v.cfg.logger.With(slog.String("component", "goka"), slog.String("table", r.topic)))),
+		// Without it the first consumer error (a broker that died and still
+		// leads a partition in the metadata) ends the view and the node:
+		// processors' hot standbys reconnect the same way.
+		goka.WithViewAutoReconnect(),
 	}, kafka.ViewOptions(v.cfg.saramaConfig, kafka.TopicManagerConfig(1))...)
 	gv, err := goka.NewView(v.brokers, goka.Table(r.topic), new(gokacodec.Bytes), opts...)
 	if err != nil {

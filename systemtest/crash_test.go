@@ -57,8 +57,11 @@ func TestKill9NodesMidStream(t *testing.T) {
 		if done < next || kills.Load() >= 4 {
 			return
 		}
-		next = done + 25_000 + rng.Intn(20_000)
 		victim := nodes[rng.Intn(len(nodes))]
+		if !victim.running() {
+			return // still down from its last kill: try another at the next batch
+		}
+		next = done + 25_000 + rng.Intn(20_000)
 		victim.kill9()
 		kills.Add(1)
 		if rng.Intn(2) == 0 {

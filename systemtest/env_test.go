@@ -92,14 +92,25 @@ func uniqueApp(name string) string {
 }
 
 // freePort returns a loopback port that was free a moment ago.
+// freePort returns a port nothing listens on and that no earlier call
+// returned: the kernel can hand out the same free port twice before the
+// first taker binds it, and a node that then fails to bind would leave its
+// URL answering for another node.
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, taken := handedOut.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var handedOut sync.Map // port -> true
 
 // broker runs the kafka-local script on the test cluster.
 func broker(t *testing.T, args ...string) {
@@ -152,6 +163,13 @@ func (p *proc) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p.running() {
+		// A second process on the same port and data dir would fail, and
+		// the first would outlive the test.
+		t.Errorf("%s started while running", p.id)
+		logf.Close()
+		return
+	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -163,6 +181,13 @@ func (p *proc) start(t *testing.T) {
 	p.mu.Unlock()
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
 	t.Cleanup(func() { p.kill9() })
+}
+
+// running reports whether the node's process was started and not killed.
+func (p *proc) running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd != nil
 }
 
 // kill9 ends the process without any goodbye: no LeaveGroup, no commit,
@@ -238,11 +263,14 @@ func waitReady(t *testing.T, timeout time.Duration, ps ...*proc) {
 		p.mu.Lock()
 		exited := p.exited
 		p.mu.Unlock()
-		for !p.ready() {
+		for {
 			select {
 			case <-exited:
 				t.Fatalf("%s exited before it was ready; log:\n%s", p.id, p.tail(30))
 			default:
+			}
+			if p.ready() {
+				break
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s not ready after %v; log:\n%s", p.id, timeout, p.tail(30))

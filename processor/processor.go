@@ -15,10 +15,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
-	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/internal/table"
 	"github.com/eventfold/eventfold/kafka"
 )
@@ -357,7 +357,7 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 	)
 	opts := []goka.ProcessorOption{
 		goka.WithClientID("eventfold-" + rt.group),
-		goka.WithStorageBuilder(rt.stores.Builder(storage.DefaultBuilder(filepath.Join(cfg.dataDir, rt.group)))),
+		goka.WithStorageBuilder(rt.stores.Builder(store.Builder(filepath.Join(cfg.dataDir, rt.group), store.Options{}))),
 		goka.WithHasher(cfg.partitioner.Hasher()),
 		goka.WithRebalanceCallback(rt.onAssign),
 		goka.WithLogger(kafka.GokaLogger(cfg.logger.With(slog.String("component", "goka"), slog.String("group", rt.group)))),

@@ -14,10 +14,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
-	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/internal/store"
 	"github.com/eventfold/eventfold/internal/table"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -178,7 +178,7 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 	}
 	opts := append([]goka.ViewOption{
 		goka.WithViewClientID("eventfold-view-" + r.group),
-		goka.WithViewStorageBuilder(r.set.Builder(storage.DefaultBuilder(filepath.Join(v.cfg.dataDir, "view", r.group)))),
+		goka.WithViewStorageBuilder(r.set.Builder(store.Builder(filepath.Join(v.cfg.dataDir, "view", r.group), store.Options{}))),
 		goka.WithViewHasher(v.cfg.partitioner.Hasher()),
 		goka.WithViewLogger(kafka.GokaLogger(v.cfg.logger.With(slog.String("component", "goka"), slog.String("table", r.topic)))),
 		// Without it the first consumer error (a broker that died and still

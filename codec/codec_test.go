@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -130,5 +131,56 @@ func TestJSON(t *testing.T) {
 	}
 	if _, err := c.Decode([]byte("{")); !errors.Is(err, codec.ErrDecode) {
 		t.Fatalf("err = %v, want ErrDecode", err)
+	}
+}
+
+// Decode reads the type without a separate pass when the event starts with
+// it; whatever the input, the answer is the one of the general path: the
+// last "type" member decides (encoding/json), trailing data is an error.
+func TestUnionDecodeAgreesWithTheGeneralPath(t *testing.T) {
+	u := newUnion(t)
+	general := func(data []byte) (event, error) {
+		var head struct {
+			Type *string `json:"type"`
+		}
+		if err := json.Unmarshal(data, &head); err != nil {
+			return nil, err
+		}
+		if head.Type == nil {
+			return nil, errors.New("no type")
+		}
+		var v event
+		switch *head.Type {
+		case "Created":
+			v = &created{}
+		case "Renamed":
+			v = &renamed{}
+		case "Ping":
+			v = &ping{}
+		default:
+			return nil, errors.New("unknown")
+		}
+		return v, json.Unmarshal(data, v)
+	}
+	for _, in := range []string{
+		`{"type":"Created","name":"a"}`,
+		`{"type":"Created","name":"a","type":"Renamed","to":"b"}`,
+		`{"type":"Renamed","to":"type"}`,
+		`{"type":"Renamed","meta":{"type":"Created"},"from":"x"}`,
+		`{"type":"Cr\u0065ated","name":"a"}`,
+		`{ "type" : "Created", "name": "a" }`,
+		`{"name":"a","type":"Created"}`,
+		`{"type":"Created","name":"a"} trailing`,
+		`{"type":"Created","name":}`,
+		`{"type":"Created"`,
+		`{"type":"Deleted"}`,
+		`{"type":"Ping"}`,
+		`{"type":null}`,
+	} {
+		want, wantErr := general([]byte(in))
+		got, err := u.Decode([]byte(in))
+		if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("Decode(%s) = %#v, %v; the general path: %#v, %v", in, got, err, want, wantErr)
+		}
 	}
 }

@@ -99,25 +99,51 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 // Decode reads the "type" field and unmarshals data into that member.
 func (u *Union[E]) Decode(data []byte) (E, error) {
 	var zero E
-	var head struct {
-		Type *string `json:"type"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return zero, &DecodeError{Codec: "union", Err: err}
-	}
-	if head.Type == nil {
-		return zero, &DecodeError{Codec: "union", Err: errors.New(`missing "type" field`)}
-	}
-	newFn, ok := u.byName[*head.Type]
+	name, ok := leadingType(data)
 	if !ok {
-		return zero, &DecodeError{Codec: "union", Type: *head.Type, Err: ErrUnknownType}
+		var head struct {
+			Type *string `json:"type"`
+		}
+		if err := json.Unmarshal(data, &head); err != nil {
+			return zero, &DecodeError{Codec: "union", Err: err}
+		}
+		if head.Type == nil {
+			return zero, &DecodeError{Codec: "union", Err: errors.New(`missing "type" field`)}
+		}
+		name = *head.Type
+	}
+	newFn, ok := u.byName[name]
+	if !ok {
+		return zero, &DecodeError{Codec: "union", Type: name, Err: ErrUnknownType}
 	}
 	v := newFn()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
-		return zero, &DecodeError{Codec: "union", Type: *head.Type, Err: err}
+	// Unmarshal checks the whole input (trailing data too) before it decodes.
+	if err := json.Unmarshal(data, v); err != nil {
+		return zero, &DecodeError{Codec: "union", Type: name, Err: err}
 	}
 	return v, nil
+}
+
+// leadingType reads the type of an event that starts with a plain "type"
+// member and has no other "type" key anywhere, which is what Encode writes:
+// the one full JSON pass of Decode then does the rest. Anything else (the
+// member elsewhere, escapes, a second "type" key whose last value
+// encoding/json would take) goes through the general path.
+func leadingType(data []byte) (string, bool) {
+	const prefix = `{"type":"`
+	if !bytes.HasPrefix(data, []byte(prefix)) {
+		return "", false
+	}
+	rest := data[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return "", false
+	}
+	name := rest[:end]
+	if bytes.IndexByte(name, '\\') >= 0 || bytes.Contains(rest[end:], []byte(`"type"`)) {
+		return "", false
+	}
+	return string(name), true
 }
 
 // IsJSON marks the union's encoding as JSON.

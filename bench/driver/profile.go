@@ -12,7 +12,7 @@ type category struct{ name, re string }
 
 var categories = []category{
 	{"fold callback, all of it (eventfold `entityRuntime.fold` / goka `main.fold`)", `processor\.\(\*entityRuntime\)\.fold$|^main\.fold$`},
-	{"event decode (`codec.Union.Decode`, 2 JSON passes)", `codec\.\(\*Union\[.*\]\)\.Decode`},
+	{"event decode (`codec.Union.Decode`)", `codec\.\(\*Union\[.*\]\)\.Decode`},
 	{"state JSON decode+encode", `codec\.JSON\[.*\]\.(Decode|Encode)|main\.orderCodec\.(Decode|Encode)`},
 	{"`orders.Evolve`", `orders\.Evolve$`},
 	{"encoding/json (all)", `^encoding/json\.`},

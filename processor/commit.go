@@ -26,8 +26,6 @@ type orderedGroup struct {
 	// onClaim, if set, learns where each claimed partition starts.
 	onClaim func(partition int32, next int64)
 	logger  *slog.Logger
-	// rejoinAfter bounds retrying failed joins; 0 means defaultRejoinTimeout.
-	rejoinAfter time.Duration
 }
 
 // Consume runs sessions back to back until ctx ends, joining fails for
@@ -61,7 +59,7 @@ func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.Con
 			if failingSince.IsZero() {
 				failingSince = start
 			}
-			if time.Since(failingSince) > g.rejoinTimeout() {
+			if time.Since(failingSince) > rejoinTimeout {
 				return fmt.Errorf("consumer group failing for %v: %w", time.Since(failingSince).Round(time.Second), err)
 			}
 			if g.logger != nil {
@@ -82,20 +80,13 @@ func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.Con
 const (
 	rejoinBackoff    = 250 * time.Millisecond
 	maxRejoinBackoff = 5 * time.Second
-	// defaultRejoinTimeout bounds how long a node keeps trying to rejoin
+	// rejoinTimeout bounds how long a node keeps trying to rejoin
 	// before it stops with the error: long enough for a broker failover or
 	// a rolling broker restart, short enough that a node cut off from Kafka
 	// does not pretend to be alive forever (its /readyz says not ready
 	// meanwhile).
-	defaultRejoinTimeout = 5 * time.Minute
+	rejoinTimeout = 5 * time.Minute
 )
-
-func (g orderedGroup) rejoinTimeout() time.Duration {
-	if g.rejoinAfter > 0 {
-		return g.rejoinAfter
-	}
-	return defaultRejoinTimeout
-}
 
 // transientGroupErr reports whether a failed session may succeed when
 // retried: everything but a closed group and errors that say the

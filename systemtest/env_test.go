@@ -91,7 +91,6 @@ func uniqueApp(name string) string {
 	return fmt.Sprintf("st-%s-%d", name, rand.Intn(1_000_000))
 }
 
-// freePort returns a loopback port that was free a moment ago.
 // freePort returns a port nothing listens on and that no earlier call
 // returned: the kernel can hand out the same free port twice before the
 // first taker binds it, and a node that then fails to bind would leave its
@@ -159,16 +158,15 @@ func (p *proc) start(t *testing.T) {
 		"--session-timeout", sessionTimeout.String(), "--heartbeat-interval", "1s",
 		"--log-format", "json",
 	}, p.extra...)
-	logf, err := os.OpenFile(p.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if p.running() {
 		// A second process on the same port and data dir would fail, and
 		// the first would outlive the test.
 		t.Errorf("%s started while running", p.id)
-		logf.Close()
 		return
+	}
+	logf, err := os.OpenFile(p.log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf

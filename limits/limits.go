@@ -1,0 +1,62 @@
+// Package limits is the one definition of every size and count eventfold
+// enforces. Each limit is checked where data enters (the HTTP API, the fold,
+// the dead-letter writer) and listed in docs/limits.md with its default,
+// its flag, and what a client or the fold sees past it.
+//
+// The record limits derive from one number, RecordBytes: whatever eventfold
+// produces (an appended event, a table envelope, a dead letter, a history
+// node) must fit in one Kafka record, and a record that cannot fit must be
+// refused where it enters, never attempted: a write that can never succeed
+// would stop the fold.
+package limits
+
+const (
+	// RecordBytes is the largest record eventfold produces, key, value and
+	// headers together: sarama's Producer.MaxMessageBytes, kept below
+	// Kafka's default message.max.bytes (1,048,588).
+	RecordBytes = 1_000_000
+
+	// RecordOverhead is what the record format adds around key, value and
+	// headers (sarama counts at most 36 bytes; the rest is margin).
+	RecordOverhead = 128
+
+	// IDBytes bounds an entity id, which is the record key.
+	IDBytes = 1024
+
+	// HeaderBytes is the room kept for eventfold's own record headers: the
+	// command headers of an appended event, or the reason and source of a
+	// dead letter.
+	HeaderBytes = 8 << 10
+
+	// EventBytes bounds one event: an HTTP request body (events and
+	// commands) and each event a command's Decide returns. It leaves room
+	// for the key and the headers below RecordBytes.
+	EventBytes = RecordBytes - RecordOverhead - IDBytes - HeaderBytes
+
+	// EnvelopeBytes bounds a stored table value (state, version, command
+	// records, history index): table records carry the key and no headers.
+	// An event whose envelope would be larger is dead-lettered with reason
+	// state_too_large (a command gets 422 state_too_large).
+	EnvelopeBytes = RecordBytes - RecordOverhead - IDBytes
+
+	// ErrorTextBytes caps the error text in a dead letter's eventfold-error
+	// header (errors may quote their input).
+	ErrorTextBytes = 2 << 10
+
+	// EventsPerCommand is the default bound on the events one command may
+	// append (settable per entity type); past it the command gets 422.
+	EventsPerCommand = 100
+
+	// IdempotencyKeyBytes bounds the Idempotency-Key header.
+	IdempotencyKeyBytes = 256
+
+	// HistoryPageEvents bounds ?limit= of GET /v1/{entity}/{id}/events.
+	HistoryPageEvents = 1000
+
+	// HistoryPageBytes is the default bound on the event payload bytes in
+	// one history page; the page ends early and "next" continues.
+	HistoryPageBytes = 4 << 20
+
+	// HTTPHeaderBytes bounds a request's headers (431 past it).
+	HTTPHeaderBytes = 64 << 10
+)

@@ -26,6 +26,15 @@ var (
 	ErrConflict = errors.New("eventfold: version conflict")
 	// ErrRejected: the domain refused a command (Decide returned an error).
 	ErrRejected = errors.New("eventfold: command rejected")
+	// ErrStateTooLarge: the event or command would make the entity's state
+	// (or one event) larger than a Kafka record may be (docs/limits.md).
+	ErrStateTooLarge = errors.New("eventfold: state too large")
+	// ErrTooManyEvents: a command decided more events than the entity type
+	// allows in one command.
+	ErrTooManyEvents = errors.New("eventfold: too many events in one command")
+	// ErrIdempotencyKeyReused: an Idempotency-Key came back with a
+	// different request than the one it first named.
+	ErrIdempotencyKeyReused = errors.New("eventfold: idempotency key reused for another request")
 )
 
 // IsRetryable reports whether err is a transient condition that a caller may

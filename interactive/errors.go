@@ -26,6 +26,13 @@ const (
 	CodeConflict     = "conflict"
 	CodeRejected     = "rejected"
 	CodeInternal     = "internal"
+	// CodeStateTooLarge: the command would make the entity's state (or one
+	// of its events) larger than a Kafka record (docs/limits.md).
+	CodeStateTooLarge = "state_too_large"
+	// CodeTooManyEvents: the command decided more events than allowed.
+	CodeTooManyEvents = "too_many_events"
+	// CodeIdempotencyKeyReused: the Idempotency-Key named another request.
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
 )
 
 // ErrTooLarge: the request body exceeds the limit.
@@ -70,6 +77,12 @@ func classify(err error) (code string, status int) {
 		return CodeConflict, http.StatusConflict
 	case errors.Is(err, eventfold.ErrRejected):
 		return CodeRejected, http.StatusUnprocessableEntity
+	case errors.Is(err, eventfold.ErrStateTooLarge):
+		return CodeStateTooLarge, http.StatusUnprocessableEntity
+	case errors.Is(err, eventfold.ErrTooManyEvents):
+		return CodeTooManyEvents, http.StatusUnprocessableEntity
+	case errors.Is(err, eventfold.ErrIdempotencyKeyReused):
+		return CodeIdempotencyKeyReused, http.StatusUnprocessableEntity
 	}
 	return CodeInternal, http.StatusInternalServerError
 }
@@ -99,6 +112,12 @@ func sentinel(code string) error {
 		return eventfold.ErrConflict
 	case CodeRejected:
 		return eventfold.ErrRejected
+	case CodeStateTooLarge:
+		return eventfold.ErrStateTooLarge
+	case CodeTooManyEvents:
+		return eventfold.ErrTooManyEvents
+	case CodeIdempotencyKeyReused:
+		return eventfold.ErrIdempotencyKeyReused
 	}
 	return nil
 }

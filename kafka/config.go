@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/eventfold/eventfold/limits"
 )
 
 // DefaultVersion is the Kafka protocol version eventfold speaks. Kafka 4
@@ -41,6 +43,9 @@ func NewConfig() *sarama.Config {
 	c.Producer.Retry.BackoffFunc = producerBackoff
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
+	// One definition of the record limit: what the fold and the HTTP API
+	// check before they produce (package limits).
+	c.Producer.MaxMessageBytes = limits.RecordBytes
 	c.Producer.Compression = sarama.CompressionSnappy
 	c.Producer.Flush.Frequency = 5 * time.Millisecond
 	c.Producer.Flush.Bytes = 64 << 10

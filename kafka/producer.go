@@ -107,27 +107,34 @@ func (p *Producer) Send(ctx context.Context, r Record) (Position, error) {
 }
 
 // SendAll produces records concurrently and waits for all of them; positions
-// are in the order of records. It stops at the first error.
+// are in the order of records. On error it still waits for every record it
+// enqueued (until ctx ends), so that when it returns nothing it sent is in
+// flight, and reports the first error.
 func (p *Producer) SendAll(ctx context.Context, records []Record) ([]Position, error) {
-	chans := make([]chan result, len(records))
-	for i, r := range records {
+	chans := make([]chan result, 0, len(records))
+	var first error
+	for _, r := range records {
 		ch, err := p.enqueue(ctx, r)
 		if err != nil {
-			return nil, err
+			first = err
+			break
 		}
-		chans[i] = ch
+		chans = append(chans, ch)
 	}
 	out := make([]Position, len(records))
 	for i, ch := range chans {
 		select {
 		case res := <-ch:
-			if res.err != nil {
-				return nil, fmt.Errorf("kafka: produce to %s: %w", records[i].Topic, res.err)
+			if res.err != nil && first == nil {
+				first = fmt.Errorf("kafka: produce to %s: %w", records[i].Topic, res.err)
 			}
 			out[i] = res.pos
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	return out, nil
 }

@@ -74,4 +74,6 @@ type decided struct {
 	cmdType string
 	events  [][]byte // encoded
 	types   []string
+	// stateBytes is the size of the encoded state after all the events.
+	stateBytes int
 }

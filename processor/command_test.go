@@ -206,9 +206,22 @@ func TestExecute(t *testing.T) {
 		}
 	}
 	// A retry with the same id returns the first result and appends nothing.
-	again, err := add("x", `{"type":"AddMany","values":[1,2,3]}`, processor.CommandOptions{ID: "many"})
+	again, err := add("x", `{"type":"AddMany","values":[1,2,3]}`, processor.CommandOptions{ExpectedVersion: &v1, ID: "many"})
 	if err != nil || !again.Duplicate || again.Version != 4 || again.Events != 0 {
 		t.Fatalf("retry: %+v, %v", again, err)
+	}
+	// The same id with another request is refused, not answered with the
+	// first result: the new command would be silently dropped otherwise.
+	for _, other := range []struct {
+		cmd  string
+		opts processor.CommandOptions
+	}{
+		{`{"type":"AddMany","values":[7]}`, processor.CommandOptions{ExpectedVersion: &v1, ID: "many"}},
+		{`{"type":"AddMany","values":[1,2,3]}`, processor.CommandOptions{ID: "many"}},
+	} {
+		if _, err := add("x", other.cmd, other.opts); !errors.Is(err, eventfold.ErrIdempotencyKeyReused) {
+			t.Fatalf("id reused for %s: %v, want ErrIdempotencyKeyReused", other.cmd, err)
+		}
 	}
 	e, _ := r.Get(ctx, "counters", "x")
 	if e.Version != 4 {

@@ -25,7 +25,10 @@ type orderedGroup struct {
 	observe func(partition int32, offset, hwm int64)
 	// onClaim, if set, learns where each claimed partition starts.
 	onClaim func(partition int32, next int64)
-	logger  *slog.Logger
+	// fatal, if set, returns a write error no retry can mend: the group
+	// then stops with it instead of rejoining.
+	fatal  func() error
+	logger *slog.Logger
 }
 
 // Consume runs sessions back to back until ctx ends, joining fails for
@@ -44,6 +47,11 @@ func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.Con
 		err := g.ConsumerGroup.Consume(ctx, topics, oh)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if g.fatal != nil {
+			if ferr := g.fatal(); ferr != nil {
+				return fmt.Errorf("a write can never succeed, not rejoining: %w", ferr)
+			}
 		}
 		wait := time.Duration(0)
 		switch {
@@ -75,6 +83,18 @@ func (g orderedGroup) Consume(ctx context.Context, topics []string, h sarama.Con
 			}
 		}
 	}
+}
+
+// Close leaves the group. sarama hands back, from Close, the errors its
+// sessions reported (a partition whose write failed and was retried in the
+// next session, here); Consume has dealt with each of them already, and
+// a permanent one ended Consume with an error. They are logged, not
+// returned: a clean shutdown after a recovered failure is a clean shutdown.
+func (g orderedGroup) Close() error {
+	if err := g.ConsumerGroup.Close(); err != nil && g.logger != nil {
+		g.logger.Warn("consumer group closed; errors its sessions reported before", slog.Any("error", err))
+	}
+	return nil
 }
 
 const (

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"runtime/debug"
 
+	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/limits"
 )
 
 // Entity declares an entity type: where its events are, how to decode them
@@ -28,6 +30,11 @@ type Entity[S, E any] struct {
 	Evolve func(state S, event E) (S, error)
 	// Commands, if set, enable POST /v1/{entity}/{id}/commands: see Commands.
 	Commands CommandHandler[S, E]
+	// MaxCommandEvents bounds the events one command may append: Execute
+	// refuses a Decide that returns more (eventfold.ErrTooManyEvents, HTTP
+	// 422) and the fold rejects longer command batches from other
+	// producers. Default limits.EventsPerCommand (100).
+	MaxCommandEvents int
 }
 
 // Definition is anything that describes an entity type; Entity is the one
@@ -58,7 +65,13 @@ func (e Entity[S, E]) Type() (*Type, error) {
 	if stateCodec == nil {
 		stateCodec = codec.JSON[S]{}
 	}
-	t := &Type{name: e.Name, topic: topic}
+	t := &Type{name: e.Name, topic: topic, maxCommandEvents: e.MaxCommandEvents}
+	if t.maxCommandEvents == 0 {
+		t.maxCommandEvents = limits.EventsPerCommand
+	}
+	if t.maxCommandEvents < 1 || t.maxCommandEvents > maxPendingOffsets {
+		return nil, fmt.Errorf("processor: entity %s: MaxCommandEvents = %d, want 1..%d", e.Name, e.MaxCommandEvents, maxPendingOffsets)
+	}
 	namer, _ := e.Events.(interface{ TypeOf(E) string })
 	if lister, ok := e.Events.(interface{ Types() []string }); ok {
 		t.eventTypes = lister.Types()
@@ -88,12 +101,11 @@ func (e Entity[S, E]) Type() (*Type, error) {
 				return nil, typ, &FoldError{Reason: ReasonState, Err: err}
 			}
 		}
-		defer func() {
-			if r := recover(); r != nil {
-				err = &FoldError{Reason: ReasonPanic, Err: fmt.Errorf("Evolve panicked: %v\n%s", r, debug.Stack())}
-			}
-		}()
-		next, err := e.Evolve(state, ev)
+		next, err := safeEvolve(e.Evolve, state, ev)
+		var pe *panicError
+		if errors.As(err, &pe) {
+			return nil, typ, &FoldError{Reason: ReasonPanic, Err: err}
+		}
 		if err != nil {
 			return nil, typ, &FoldError{Reason: ReasonEvolve, Err: err}
 		}
@@ -120,21 +132,32 @@ func (e Entity[S, E]) Type() (*Type, error) {
 			if len(events) == 0 {
 				return decided{cmdType: cmdType}, &RejectedError{Reason: "Decide returned no events"}
 			}
+			if len(events) > t.maxCommandEvents {
+				return decided{cmdType: cmdType}, fmt.Errorf("%w: Decide returned %d events, the limit is %d", eventfold.ErrTooManyEvents, len(events), t.maxCommandEvents)
+			}
 			// Fold the events aside first: a command whose own events do not
 			// apply must not be half-appended.
 			d := decided{cmdType: cmdType}
 			s := state
 			for i, ev := range events {
-				if s, err = e.Evolve(s, ev); err != nil {
+				if s, err = safeEvolve(e.Evolve, s, ev); err != nil {
 					return d, &RejectedError{Reason: fmt.Sprintf("event %d of %d does not apply: %v", i+1, len(events), err), Err: err}
 				}
 				b, err := e.Events.Encode(ev)
 				if err != nil {
 					return d, fmt.Errorf("processor: encode event %d: %w", i, err)
 				}
+				if len(b) > limits.EventBytes {
+					return d, fmt.Errorf("%w: event %d of %d would take %d bytes, the limit is %d", eventfold.ErrStateTooLarge, i+1, len(events), len(b), limits.EventBytes)
+				}
 				d.events = append(d.events, b)
 				d.types = append(d.types, eventType(ev))
 			}
+			out, err := stateCodec.Encode(s)
+			if err != nil {
+				return d, fmt.Errorf("processor: encode state: %w", err)
+			}
+			d.stateBytes = len(out)
 			return d, nil
 		}
 	}
@@ -161,9 +184,27 @@ type Type struct {
 	apply       func(state []byte, exists bool, event []byte) ([]byte, string, error)
 	stateJSON   func(raw []byte) (json.RawMessage, error)
 
-	commandTypes []string
-	decide       func(state []byte, exists bool, cmd []byte) (decided, error)
+	commandTypes     []string
+	decide           func(state []byte, exists bool, cmd []byte) (decided, error)
+	maxCommandEvents int
 }
+
+// safeEvolve calls evolve, turning a panic into a *panicError: user code
+// runs on the fold's goroutine and on request goroutines (a command's
+// pre-check), and neither may die of it.
+func safeEvolve[S, E any](evolve func(S, E) (S, error), state S, ev E) (next S, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{fmt.Errorf("Evolve panicked: %v\n%s", r, debug.Stack())}
+		}
+	}()
+	return evolve(state, ev)
+}
+
+type panicError struct{ err error }
+
+func (e *panicError) Error() string { return e.err.Error() }
+func (e *panicError) Unwrap() error { return e.err }
 
 // HasCommands reports whether the type accepts commands.
 func (t *Type) HasCommands() bool { return t.decide != nil }
@@ -206,6 +247,11 @@ const (
 	ReasonState   Reason = "state"   // the stored state could not be decoded or the new one encoded
 	ReasonNoKey   Reason = "no-key"  // the record has no key, so no entity
 	ReasonHeaders Reason = "headers" // eventfold command headers present but malformed
+	// ReasonStateTooLarge: the event is valid, but the entity's stored
+	// envelope would exceed a table record (limits.EnvelopeBytes).
+	ReasonStateTooLarge Reason = "state_too_large"
+	// ReasonKeyTooLarge: the record's key is longer than limits.IDBytes.
+	ReasonKeyTooLarge Reason = "key_too_large"
 )
 
 // FoldError is why an event was not applied.

@@ -15,6 +15,11 @@ type Envelope struct {
 	Partition int32     // partition of the last applied event
 	Offset    int64     // offset of the last applied event
 	UpdatedAt time.Time // timestamp of the last applied event (ms precision)
+	// Seen is the offset of the last event folded for this key, applied or
+	// not (-1: none). An event at or below it is a redelivery: a rejected
+	// event is neither dead-lettered nor indexed twice, and an entity that
+	// never applied anything does not take offset 0 as done.
+	Seen int64
 
 	// Commands are the most recent commands applied, with the version each
 	// produced: a retried command (same id) is answered from here.
@@ -59,16 +64,27 @@ type CommandRecord struct {
 	ID      string
 	Version uint64 // the version after its last event
 	Offset  int64  // offset of its last event
+	// Fingerprint identifies the request that carried the command (0:
+	// unknown), so an Idempotency-Key reused for another request is
+	// refused instead of answered with the first result.
+	Fingerprint uint64
 }
 
-// PendingCommand is a command batch in progress.
+// PendingCommand is a command batch in progress. It holds where its events
+// are, not the state they fold to: a state per event made an N-event
+// command cost O(N²) bytes in the changelog. The folded-aside state lives
+// in memory and is rebuilt from the events topic when it is not there.
 type PendingCommand struct {
 	ID       string
-	Expected uint64 // version the command was decided on
-	Next     int    // index of the next event expected
-	N        int    // events in the command
-	State    []byte // state after events 0..Next-1
-	Offset   int64  // offset of the last folded event
+	Expected uint64  // version the command was decided on
+	Next     int     // index of the next event expected
+	N        int     // events in the command
+	Offset   int64   // offset of the last folded event
+	Offsets  []int64 // offsets of events 0..Next-1
+	// State is the state after events 0..Next-1, kept only for a command
+	// that began under an eventfold before format 4 (whose envelopes held
+	// no offsets to rebuild it from); nil otherwise.
+	State []byte
 }
 
 // maxCommandRecords bounds the per-entity memory of applied commands.
@@ -86,57 +102,76 @@ const maxCommandRecords = 16
 //	0xEF 0x03 <format 2 fields> uvarint(#entries) {uvarint(zigzag(offset delta)<<2 | outcome) varint(time delta)}...
 //	          uvarint(#levels) {uvarint(#pointers) {varint(partition) varint(offset) uvarint(before)
 //	          uvarint(applied) uvarint(events) varint(first) varint(first offset)}...}... state...
+//
+// Format 4 is what eventfold writes now; formats 1-3 are still read.
+//
+//	0xEF 0x04 uvarint(version) varint(partition) varint(offset) varint(updated_at unix ms) varint(seen)
+//	          uvarint(#commands) {str(id) uvarint(version) varint(offset) uvarint(fingerprint)}...
+//	          byte(has pending) [str(id) uvarint(expected) uvarint(next) uvarint(n) varint(offset)
+//	                             uvarint(#offsets) {varint(offset delta)}... byte(has state) [bytes(state)]]
+//	          byte(has index) [<index as in format 3>] state...
 const (
 	envMagic    = 0xEF
 	envFormat1  = 0x01
 	envFormat2  = 0x02
 	envFormat3  = 0x03
+	envFormat4  = 0x04
 	maxEnvField = 1 << 20
 	maxLevels   = 16
+	// maxPendingOffsets bounds a decoded pending command (the fold refuses
+	// commands of more events than the entity's limit, at most this).
+	maxPendingOffsets = 1 << 16
 )
 
 var errEnvelope = errors.New("processor: malformed envelope")
 
-// MarshalBinary encodes e.
+// MarshalBinary encodes e in the newest format.
 func (e *Envelope) MarshalBinary() ([]byte, error) {
-	format := byte(envFormat1)
-	switch {
-	case e.Index != nil:
-		format = envFormat3
-	case len(e.Commands) > 0 || e.Pending != nil:
-		format = envFormat2
-	}
-	size := 2 + 4*binary.MaxVarintLen64 + len(e.State)
+	size := 3 + 5*binary.MaxVarintLen64 + len(e.State)
 	if e.Index != nil {
 		size += 8*len(e.Index.Entries) + 64
 	}
 	buf := make([]byte, 0, size)
-	buf = append(buf, envMagic, format)
+	buf = append(buf, envMagic, envFormat4)
 	buf = binary.AppendUvarint(buf, e.Version)
 	buf = binary.AppendVarint(buf, int64(e.Partition))
 	buf = binary.AppendVarint(buf, e.Offset)
 	buf = binary.AppendVarint(buf, e.UpdatedAt.UnixMilli())
-	if format >= envFormat2 {
-		buf = binary.AppendUvarint(buf, uint64(len(e.Commands)))
-		for _, c := range e.Commands {
-			buf = appendBytes(buf, []byte(c.ID))
-			buf = binary.AppendUvarint(buf, c.Version)
-			buf = binary.AppendVarint(buf, c.Offset)
+	buf = binary.AppendVarint(buf, e.Seen)
+	buf = binary.AppendUvarint(buf, uint64(len(e.Commands)))
+	for _, c := range e.Commands {
+		buf = appendBytes(buf, []byte(c.ID))
+		buf = binary.AppendUvarint(buf, c.Version)
+		buf = binary.AppendVarint(buf, c.Offset)
+		buf = binary.AppendUvarint(buf, c.Fingerprint)
+	}
+	if p := e.Pending; p != nil {
+		buf = append(buf, 1)
+		buf = appendBytes(buf, []byte(p.ID))
+		buf = binary.AppendUvarint(buf, p.Expected)
+		buf = binary.AppendUvarint(buf, uint64(p.Next))
+		buf = binary.AppendUvarint(buf, uint64(p.N))
+		buf = binary.AppendVarint(buf, p.Offset)
+		buf = binary.AppendUvarint(buf, uint64(len(p.Offsets)))
+		var prev int64
+		for _, o := range p.Offsets {
+			buf = binary.AppendVarint(buf, o-prev)
+			prev = o
 		}
-		if p := e.Pending; p != nil {
+		if p.State != nil {
 			buf = append(buf, 1)
-			buf = appendBytes(buf, []byte(p.ID))
-			buf = binary.AppendUvarint(buf, p.Expected)
-			buf = binary.AppendUvarint(buf, uint64(p.Next))
-			buf = binary.AppendUvarint(buf, uint64(p.N))
-			buf = binary.AppendVarint(buf, p.Offset)
 			buf = appendBytes(buf, p.State)
 		} else {
 			buf = append(buf, 0)
 		}
+	} else {
+		buf = append(buf, 0)
 	}
-	if format == envFormat3 {
+	if e.Index != nil {
+		buf = append(buf, 1)
 		buf = appendIndex(buf, e.Index)
+	} else {
+		buf = append(buf, 0)
 	}
 	buf = append(buf, e.State...)
 	return buf, nil
@@ -294,7 +329,7 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 		return errEnvelope
 	}
 	format := data[1]
-	if format < envFormat1 || format > envFormat3 {
+	if format < envFormat1 || format > envFormat4 {
 		return fmt.Errorf("%w: unknown format %d (written by a newer eventfold?)", errEnvelope, format)
 	}
 	r := &reader{rest: data[2:]}
@@ -302,6 +337,10 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 	e.Partition = int32(r.varint())
 	e.Offset = r.varint()
 	e.UpdatedAt = time.UnixMilli(r.varint()).UTC()
+	e.Seen = -1
+	if format == envFormat4 {
+		e.Seen = r.varint()
+	}
 	e.Commands, e.Pending, e.Index = nil, nil, nil
 	if format >= envFormat2 {
 		n := r.uvarint()
@@ -309,25 +348,86 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 			return errEnvelope
 		}
 		for i := uint64(0); i < n && r.err == nil; i++ {
-			e.Commands = append(e.Commands, CommandRecord{ID: string(r.bytes()), Version: r.uvarint(), Offset: r.varint()})
-		}
-		if r.err == nil && len(r.rest) > 0 {
-			has := r.rest[0]
-			r.rest = r.rest[1:]
-			if has == 1 {
-				e.Pending = &PendingCommand{ID: string(r.bytes()), Expected: r.uvarint(), Next: int(r.uvarint()), N: int(r.uvarint()), Offset: r.varint()}
-				e.Pending.State = r.bytes()
+			c := CommandRecord{ID: string(r.bytes()), Version: r.uvarint(), Offset: r.varint()}
+			if format == envFormat4 {
+				c.Fingerprint = r.uvarint()
 			}
+			e.Commands = append(e.Commands, c)
+		}
+		if r.flag() {
+			p := &PendingCommand{ID: string(r.bytes()), Expected: r.uvarint(), Next: int(r.uvarint()), N: int(r.uvarint()), Offset: r.varint()}
+			if format == envFormat4 {
+				p.Offsets = r.offsets()
+				if r.flag() {
+					p.State = r.bytes()
+				}
+			} else {
+				p.State = r.bytes()
+			}
+			e.Pending = p
 		}
 	}
-	if format == envFormat3 && r.err == nil {
+	if format == envFormat3 || format == envFormat4 && r.flag() {
 		e.Index = r.index()
 	}
 	if r.err != nil {
 		return r.err
 	}
+	if format < envFormat4 {
+		e.Seen = e.lastFolded()
+	}
 	e.State = r.rest
 	return nil
+}
+
+// flag reads a 0/1 byte.
+func (r *reader) flag() bool {
+	if r.err != nil {
+		return false
+	}
+	if len(r.rest) == 0 || r.rest[0] > 1 {
+		r.err = errEnvelope
+		return false
+	}
+	b := r.rest[0]
+	r.rest = r.rest[1:]
+	return b == 1
+}
+
+func (r *reader) offsets() []int64 {
+	n := r.uvarint()
+	if n > maxPendingOffsets || n > uint64(len(r.rest)) {
+		r.err = errEnvelope
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]int64, 0, n)
+	var prev int64
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		prev += r.varint()
+		out = append(out, prev)
+	}
+	return out
+}
+
+// lastFolded derives Seen for envelopes written before format 4: the
+// newest offset the envelope knows of, applied, pending or indexed.
+func (e *Envelope) lastFolded() int64 {
+	seen := int64(-1)
+	if e.Version > 0 {
+		seen = e.Offset
+	}
+	if e.Pending != nil {
+		seen = max(seen, e.Pending.Offset)
+	}
+	if e.Index != nil {
+		for _, en := range e.Index.Entries {
+			seen = max(seen, en.Offset)
+		}
+	}
+	return seen
 }
 
 // Command returns the record of command id, if it was applied recently.

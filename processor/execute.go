@@ -3,6 +3,8 @@ package processor
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -96,12 +98,16 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 	if err := p.catchUp(ctx, rt, part); err != nil {
 		return CommandResult{}, err
 	}
-	env, _, err := rt.envelope(part, key)
+	env, size, err := rt.envelope(part, key)
 	if err != nil {
 		return CommandResult{}, err
 	}
 	exists := env.Version > 0
+	fp := fingerprint(cmd, opts.ExpectedVersion)
 	if rec, ok := env.Command(opts.ID); ok {
+		if rec.Fingerprint != 0 && rec.Fingerprint != fp {
+			return CommandResult{}, fmt.Errorf("%w: %q named another command of %s %q", eventfold.ErrIdempotencyKeyReused, truncate(opts.ID, 64), entity, truncate(key, 64))
+		}
 		return CommandResult{CommandID: opts.ID, Version: rec.Version, Partition: part, Offset: rec.Offset, State: env.State, Duplicate: true}, nil
 	}
 	if opts.ExpectedVersion != nil && *opts.ExpectedVersion != env.Version {
@@ -114,7 +120,16 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 		if errors.As(err, &rej) {
 			return CommandResult{Type: d.cmdType}, err
 		}
+		if errors.Is(err, eventfold.ErrTooManyEvents) || errors.Is(err, eventfold.ErrStateTooLarge) {
+			return CommandResult{Type: d.cmdType}, err
+		}
 		return CommandResult{Type: d.cmdType}, fmt.Errorf("%w: %v", eventfold.ErrInvalid, err)
+	}
+	// The fold would dead-letter a state that outgrows a table record; say
+	// so now instead of appending events that will not apply.
+	if nonState := max(size-len(env.State), 0); len(key)+nonState+d.stateBytes+envelopeGrowth > envelopeRoom {
+		return CommandResult{Type: d.cmdType}, fmt.Errorf("%w: the state of %s %q would take %d bytes, the limit is about %d",
+			eventfold.ErrStateTooLarge, entity, truncate(key, 64), d.stateBytes, envelopeRoom-len(key)-nonState-envelopeGrowth)
 	}
 
 	recs := make([]kafka.Record, len(d.events))
@@ -123,14 +138,22 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 			{Key: []byte(HeaderCommandID), Value: []byte(opts.ID)},
 			{Key: []byte(HeaderExpectedVersion), Value: []byte(strconv.FormatUint(env.Version, 10))},
 			{Key: []byte(HeaderBatch), Value: []byte(fmt.Sprintf("%d/%d", i, len(d.events)))},
+			{Key: []byte(HeaderFingerprint), Value: []byte(strconv.FormatUint(fp, 16))},
 		}}
 	}
 	pr, err := p.producer()
 	if err != nil {
 		return CommandResult{}, fmt.Errorf("%w: %v", eventfold.ErrUnavailable, err)
 	}
-	pos, err := pr.SendAll(ctx, recs)
+	// Records handed to the producer may be written whatever the caller
+	// does next. Hold the key's lock until Kafka answered, even if the
+	// caller gave up: a retry with the same Idempotency-Key must find the
+	// first attempt in the topic, not append the command again.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	pos, err := pr.SendAll(sctx, recs)
+	cancel()
 	if err != nil {
+		p.permanent(err)
 		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrUnavailable, opts.ID, err)
 	}
 	last := pos[len(pos)-1]
@@ -185,24 +208,38 @@ func (p *Processor) WaitApplied(ctx context.Context, entity, key string, offset 
 	return rt.progress.wait(ctx, part, offset)
 }
 
-// envelope reads key's envelope from the recovered local table.
-func (rt *entityRuntime) envelope(part int32, key string) (Envelope, bool, error) {
+// envelope reads key's envelope from the recovered local table, with its
+// stored size (0: none).
+func (rt *entityRuntime) envelope(part int32, key string) (Envelope, int, error) {
 	st := rt.stores.Get(part)
 	if st == nil || !st.Recovered() {
-		return Envelope{}, false, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, rt.typ.name, part)
+		return Envelope{}, 0, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, rt.typ.name, part)
 	}
 	raw, err := st.Get(key)
 	if err != nil {
-		return Envelope{}, false, fmt.Errorf("%w: %s partition %d: %v", eventfold.ErrNotRecovered, rt.typ.name, part, err)
+		return Envelope{}, 0, fmt.Errorf("%w: %s partition %d: %v", eventfold.ErrNotRecovered, rt.typ.name, part, err)
 	}
 	if raw == nil {
-		return Envelope{}, false, nil
+		return Envelope{Seen: -1}, 0, nil
 	}
 	var env Envelope
 	if err := env.UnmarshalBinary(raw); err != nil {
-		return env, false, err
+		return env, 0, err
 	}
-	return env, true, nil
+	return env, len(raw), nil
+}
+
+// fingerprint identifies a command request: its body and the version it
+// expects. 0 is kept for "unknown" (events written before fingerprints).
+func fingerprint(cmd []byte, expected *uint64) uint64 {
+	h := sha256.New()
+	h.Write(cmd)
+	if expected != nil {
+		h.Write([]byte{0})
+		h.Write(strconv.AppendUint(nil, *expected, 10))
+	}
+	fp := binary.BigEndian.Uint64(h.Sum(nil))
+	return max(fp, 1)
 }
 
 func newCommandID() string {

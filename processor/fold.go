@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -10,16 +9,9 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Dead-letter record headers: why the event was not applied and where it came from.
-const (
-	HeaderError           = "eventfold-error"
-	HeaderReason          = "eventfold-reason"
-	HeaderEventType       = "eventfold-event-type"
-	HeaderSourceTopic     = "eventfold-source-topic"
-	HeaderSourcePartition = "eventfold-source-partition"
-	HeaderSourceOffset    = "eventfold-source-offset"
+	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/limits"
 )
 
 // Headers of events appended by a command (DESIGN.md, "Write path").
@@ -27,6 +19,9 @@ const (
 	HeaderCommandID       = "eventfold-command-id"
 	HeaderExpectedVersion = "eventfold-expected-version"
 	HeaderBatch           = "eventfold-batch" // "i/n", 0-based
+	// HeaderFingerprint identifies the request that carried the command
+	// (hex): a reused Idempotency-Key with another request is refused.
+	HeaderFingerprint = "eventfold-command-fingerprint"
 )
 
 // fold is the goka callback of one entity type: one call per event, on the
@@ -36,12 +31,18 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 	defer rt.progress.advance(ctx.Partition(), ctx.Offset())
 	data, _ := msg.([]byte)
 	key := ctx.Key()
-	if key == "" {
+	switch {
+	case key == "":
 		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonNoKey, Err: ErrNoKey})
+		return
+	case len(key) > limits.IDBytes:
+		// The table cannot hold it: no envelope, so no dedupe either.
+		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonKeyTooLarge,
+			Err: fmt.Errorf("key of %d bytes, the limit is %d", len(key), limits.IDBytes)})
 		return
 	}
 
-	var env Envelope
+	env := Envelope{Seen: -1}
 	var stored []byte
 	if v := ctx.Value(); v != nil {
 		stored = v.([]byte)
@@ -49,32 +50,77 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 			// A table value we cannot read means a bug or foreign writes to
 			// our changelog: stop rather than fold on top of garbage.
 			ctx.Fail(fmt.Errorf("entity %s key %q: stored envelope: %w", rt.typ.name, key, err))
+			return
 		}
-		if ctx.Offset() <= env.lastOffset() {
+		if ctx.Offset() <= env.Seen {
 			rt.redelivered(ctx, env, stored)
 			return
 		}
 	}
+	// What the envelope holds besides the state: the new state may use the
+	// rest of the record (envelopeRoom), less what this event can add to it.
+	nonState := len(stored) - len(env.State)
 
 	var out outcome
 	hadPending := env.Pending != nil
 	if cmd, ok, err := commandHeaders(ctx.Headers()); err != nil {
-		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonHeaders, Err: err})
+		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonHeaders, Err: err}) {
+			return
+		}
 		out = rejected
 	} else if ok {
 		out = rt.foldCommandEvent(ctx, data, &env, cmd)
 	} else {
 		out = rt.foldPlainEvent(ctx, data, &env)
 	}
+	if out == failed {
+		return
+	}
+	if (out == applied || out == committed) && len(key)+nonState+len(env.State)+envelopeGrowth > envelopeRoom {
+		// The event is valid but the entity would outgrow a record: a
+		// table write that can never succeed would stop the fold.
+		err := fmt.Errorf("%w: the state would take %d bytes, the limit is about %d", ErrStateTooLarge, len(env.State), envelopeRoom-len(key)-nonState-envelopeGrowth)
+		env = rt.original(stored)
+		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonStateTooLarge, Err: err}) {
+			return
+		}
+		if env.Pending != nil {
+			rt.logRejected(ctx, env.Pending.ID, "aborted: its state would be too large")
+			rt.pending.drop(ctx.Partition(), key)
+			env.Pending = nil
+		}
+		out = rejected
+	}
+	env.Seen = ctx.Offset()
 	if rt.p.cfg.history {
 		rt.index(ctx, &env, out)
-	} else if out == rejected && !hadPending {
-		return // nothing changed
+	} else if out == rejected && !hadPending && stored == nil {
+		// Nothing to remember of a key that never applied anything.
+		return
 	}
-	rt.store(ctx, &env)
-	if out == applied {
+	if !rt.store(ctx, &env) {
+		return
+	}
+	if out == applied || out == committed {
 		rt.foldSeconds.Observe(time.Since(start).Seconds())
 	}
+}
+
+// envelopeRoom is what key and envelope may take in one table record.
+// envelopeGrowth is the most one event adds to an envelope besides the
+// state: a command record, a pending offset, a history entry or pointer.
+const (
+	envelopeRoom   = limits.RecordBytes - limits.RecordOverhead
+	envelopeGrowth = 2 * limits.IdempotencyKeyBytes
+)
+
+// original decodes the envelope as it was before this event.
+func (rt *entityRuntime) original(stored []byte) Envelope {
+	env := Envelope{Seen: -1}
+	if stored != nil {
+		_ = env.UnmarshalBinary(stored) // it decoded a moment ago
+	}
+	return env
 }
 
 // outcome is what the fold did with an event.
@@ -85,6 +131,7 @@ const (
 	rejected                 // not applied (dead letter, or the command rule)
 	pending                  // folded aside as part of an unfinished command
 	committed                // the last event of a command: the command applied
+	failed                   // the partition failed (a write or fetch that must be retried)
 )
 
 func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *Envelope) outcome {
@@ -93,10 +140,13 @@ func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *Enve
 		// The pending command was decided on the state this event changes
 		// (or would have changed).
 		rt.logRejected(ctx, env.Pending.ID, "aborted: a plain event arrived in the middle of it")
+		rt.pending.drop(ctx.Partition(), ctx.Key())
 		env.Pending = nil
 	}
 	if err != nil {
-		rt.deadLetter(ctx, data, typ, err)
+		if !rt.deadLetter(ctx, data, typ, err) {
+			return failed
+		}
 		return rejected
 	}
 	env.State, env.Version = state, env.Version+1
@@ -105,25 +155,28 @@ func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *Enve
 	return applied
 }
 
-// lastOffset is the highest offset already folded into e (applied, or
-// folded aside into a pending command).
-func (e *Envelope) lastOffset() int64 {
-	if e.Pending != nil && e.Pending.Offset > e.Offset {
-		return e.Pending.Offset
-	}
-	return e.Offset
-}
-
-func (rt *entityRuntime) store(ctx goka.Context, env *Envelope) {
+// store writes the envelope to the table. It never attempts a record that
+// cannot fit: the fold's size check makes that impossible, and should it
+// happen anyway the key's last write stands and the error is logged.
+func (rt *entityRuntime) store(ctx goka.Context, env *Envelope) bool {
 	b, _ := env.MarshalBinary()
+	if len(ctx.Key())+len(b) > envelopeRoom {
+		rt.p.metrics.oversized.WithLabelValues(rt.typ.name).Inc()
+		rt.p.cfg.logger.Error("envelope over the record limit not written",
+			slog.String("entity", rt.typ.name), slog.String("key", ctx.Key()),
+			slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.Int("bytes", len(b)))
+		return false
+	}
 	ctx.SetValue(b)
+	return true
 }
 
 // commandHeader is what an event says about the command that appended it.
 type commandHeader struct {
-	id       string
-	expected uint64
-	index, n int
+	id          string
+	expected    uint64
+	index, n    int
+	fingerprint uint64
 }
 
 func commandHeaders(h goka.Headers) (commandHeader, bool, error) {
@@ -132,9 +185,12 @@ func commandHeaders(h goka.Headers) (commandHeader, bool, error) {
 		return commandHeader{}, false, nil
 	}
 	c := commandHeader{id: string(id)}
+	if len(id) > limits.IdempotencyKeyBytes {
+		return c, false, fmt.Errorf("command id of %d bytes, the limit is %d", len(id), limits.IdempotencyKeyBytes)
+	}
 	var err error
 	if c.expected, err = strconv.ParseUint(string(h[HeaderExpectedVersion]), 10, 64); err != nil {
-		return c, false, fmt.Errorf("bad %s header %q", HeaderExpectedVersion, h[HeaderExpectedVersion])
+		return c, false, fmt.Errorf("bad %s header %q", HeaderExpectedVersion, short(h[HeaderExpectedVersion]))
 	}
 	i, n, found := strings.Cut(string(h[HeaderBatch]), "/")
 	c.index, err = strconv.Atoi(i)
@@ -142,9 +198,22 @@ func commandHeaders(h goka.Headers) (commandHeader, bool, error) {
 		c.n, err = strconv.Atoi(n)
 	}
 	if !found || err != nil || c.n < 1 || c.index < 0 || c.index >= c.n || c.id == "" {
-		return c, false, fmt.Errorf("bad command headers: id %q batch %q", id, h[HeaderBatch])
+		return c, false, fmt.Errorf("bad command headers: id %q batch %q", short(id), short(h[HeaderBatch]))
+	}
+	if fp, ok := h[HeaderFingerprint]; ok {
+		if c.fingerprint, err = strconv.ParseUint(string(fp), 16, 64); err != nil {
+			return c, false, fmt.Errorf("bad %s header %q", HeaderFingerprint, short(fp))
+		}
 	}
 	return c, true, nil
+}
+
+// short quotes at most a prefix of hostile input in an error.
+func short(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "…"
+	}
+	return string(b)
 }
 
 // foldCommandEvent applies the write-path rule: event 0 of a command only on
@@ -157,6 +226,9 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *En
 	// An envelope with only a pending command has no state yet.
 	baseExists := env.Version > 0
 	switch {
+	case cmd.n > rt.typ.maxCommandEvents:
+		rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("a command of %d events, the limit is %d", cmd.n, rt.typ.maxCommandEvents))
+		return rejected
 	case cmd.index == 0:
 		if env.Version != cmd.expected {
 			rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("decided on version %d, entity is at %d", cmd.expected, env.Version))
@@ -164,6 +236,8 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *En
 		}
 		if env.Pending != nil {
 			rt.logRejected(ctx, env.Pending.ID, "aborted: another command on the same version started")
+			rt.pending.drop(ctx.Partition(), ctx.Key())
+			env.Pending = nil
 		}
 		base = env.State
 	default:
@@ -172,25 +246,52 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *En
 			rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("event %d of %d does not follow an applied event %d", cmd.index, cmd.n, cmd.index-1))
 			return rejected
 		}
-		base, baseExists = p.State, true
+		var err error
+		var ok bool
+		if base, ok, err = rt.pendingState(ctx, env); err != nil {
+			ctx.Fail(err)
+			return failed
+		} else if !ok {
+			rt.rejectCommandEvent(ctx, cmd, "its earlier events cannot be found again")
+			rt.pending.drop(ctx.Partition(), ctx.Key())
+			env.Pending = nil
+			return rejected
+		}
+		baseExists = true
 	}
 	state, typ, err := rt.typ.apply(base, baseExists, data)
 	if err != nil {
-		rt.deadLetter(ctx, data, typ, err)
+		if !rt.deadLetter(ctx, data, typ, err) {
+			return failed
+		}
 		if env.Pending != nil {
 			rt.logRejected(ctx, env.Pending.ID, "aborted: one of its events does not apply")
+			rt.pending.drop(ctx.Partition(), ctx.Key())
 			env.Pending = nil
 		}
 		return rejected
 	}
 	if cmd.index < cmd.n-1 {
-		env.Pending = &PendingCommand{ID: cmd.id, Expected: cmd.expected, Next: cmd.index + 1, N: cmd.n, State: state, Offset: ctx.Offset()}
+		next := &PendingCommand{ID: cmd.id, Expected: cmd.expected, Next: cmd.index + 1, N: cmd.n, Offset: ctx.Offset()}
+		if p := env.Pending; p != nil && p.State != nil {
+			// Begun before format 4: no offsets to rebuild from, so the
+			// state travels in the envelope until the command ends.
+			next.State = state
+		} else {
+			if p != nil {
+				next.Offsets = p.Offsets
+			}
+			next.Offsets = append(next.Offsets, ctx.Offset())
+		}
+		env.Pending = next
+		rt.pending.put(ctx.Partition(), ctx.Key(), cmd.id, ctx.Offset(), state)
 		return pending
 	}
+	rt.pending.drop(ctx.Partition(), ctx.Key())
 	env.Pending = nil
 	env.State, env.Version = state, cmd.expected+uint64(cmd.n)
 	env.Partition, env.Offset, env.UpdatedAt = ctx.Partition(), ctx.Offset(), ctx.Timestamp()
-	env.Commands = append(env.Commands, CommandRecord{ID: cmd.id, Version: env.Version, Offset: ctx.Offset()})
+	env.Commands = append(env.Commands, CommandRecord{ID: cmd.id, Version: env.Version, Offset: ctx.Offset(), Fingerprint: cmd.fingerprint})
 	if len(env.Commands) > maxCommandRecords {
 		env.Commands = env.Commands[len(env.Commands)-maxCommandRecords:]
 	}
@@ -209,44 +310,24 @@ func (rt *entityRuntime) logRejected(ctx goka.Context, id, why string) {
 		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.String("reason", why))
 }
 
-// redelivered handles an event at or below the applied offset: Kafka
-// redelivers after a crash between the table write and the offset commit.
-// It is not applied again. goka writes the local table before the changelog,
-// so after a crash the local copy can be ahead of the changelog; writing the
-// envelope again when its own last event comes back closes that gap (once
-// per key, only after a crash).
+// redelivered handles an event at or below the last folded offset: Kafka
+// redelivers after a crash between the table write and the offset commit,
+// or after a rebalance that did not commit. It is not applied, indexed or
+// dead-lettered again. goka writes the local table before the changelog,
+// so after a crash the local copy can be ahead of the changelog; writing
+// the envelope again when its own last event comes back closes that gap
+// (once per key, only after a crash).
 func (rt *entityRuntime) redelivered(ctx goka.Context, env Envelope, stored []byte) {
 	rt.skipped.Inc()
-	if ctx.Offset() == env.Offset {
+	if ctx.Offset() == env.Seen {
 		ctx.SetValue(stored)
 	}
 }
 
-// deadLetter sends an event that cannot be applied to the dead-letter topic,
-// with the reason in headers, and leaves the state alone.
-func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, err error) {
-	reason := ReasonDecode
-	var fe *FoldError
-	if errors.As(err, &fe) {
-		reason = fe.Reason
-	}
-	rt.p.cfg.logger.Warn("event sent to dead-letter topic",
-		slog.String("entity", rt.typ.name), slog.String("key", ctx.Key()),
-		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()),
-		slog.String("reason", string(reason)), slog.String("event_type", typ), slog.Any("error", err))
-	hdr := goka.Headers{
-		HeaderError:           []byte(err.Error()),
-		HeaderReason:          []byte(reason),
-		HeaderSourceTopic:     []byte(rt.typ.topic),
-		HeaderSourcePartition: []byte(strconv.Itoa(int(ctx.Partition()))),
-		HeaderSourceOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
-	}
-	if typ != "" {
-		hdr[HeaderEventType] = []byte(typ)
-	}
-	ctx.Emit(goka.Stream(rt.typ.DeadLetterTopic()), ctx.Key(), data, goka.WithCtxEmitHeaders(hdr))
-	rt.p.metrics.deadLetters.WithLabelValues(rt.typ.name, string(reason)).Inc()
-}
+// ErrStateTooLarge is the cause of a state_too_large dead letter (and of a
+// command's 422): the event would make the entity's envelope larger than a
+// table record may be.
+var ErrStateTooLarge = eventfold.ErrStateTooLarge
 
 func (rt *entityRuntime) counter(partition int32) prometheus.Counter {
 	if int(partition) < len(rt.folded) {

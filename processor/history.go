@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/lovoo/goka"
 
@@ -106,10 +105,12 @@ func (rt *entityRuntime) writeNode(ctx goka.Context, n node) (IndexPointer, erro
 	if err != nil {
 		return IndexPointer{}, err
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// The partition's context: a shutdown or revocation ends the wait.
+	wctx, cancel := context.WithTimeout(ctx.Context(), writeTimeout)
 	defer cancel()
 	pos, err := pr.Send(wctx, kafka.Record{Topic: rt.history, Key: ctx.Key(), Value: n.marshal()})
 	if err != nil {
+		rt.p.permanent(err)
 		return IndexPointer{}, err
 	}
 	return IndexPointer{Partition: pos.Partition, Offset: pos.Offset}, nil

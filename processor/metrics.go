@@ -11,6 +11,7 @@ type metrics struct {
 	foldSeconds *prometheus.HistogramVec
 	rebalances  *prometheus.CounterVec
 	cmdRejected *prometheus.CounterVec
+	oversized   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,9 +41,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "eventfold_processor_command_events_rejected_total",
 			Help: "Events of commands not applied by the fold rule (decided on a stale version, or out of their batch).",
 		}, []string{"entity"}),
+		oversized: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_envelopes_oversized_total",
+			Help: "Envelopes over the record limit that were not written (the size check before it should make this 0).",
+		}, []string{"entity"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected)
+		reg.MustRegister(m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected, m.oversized)
 	}
 	return m
 }

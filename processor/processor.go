@@ -41,6 +41,26 @@ type Processor struct {
 	prod        *kafka.Producer
 	admin       sarama.Client
 	fetch       *kafka.Fetcher
+
+	// fatal is the first write error that no retry can mend (a record
+	// over the broker's limit, a missing permission): the groups stop
+	// with it instead of rejoining to fail again.
+	fatal atomic.Pointer[error]
+}
+
+// permanent remembers err if retrying the write cannot help.
+func (p *Processor) permanent(err error) {
+	if kafka.Permanent(err) {
+		p.fatal.CompareAndSwap(nil, &err)
+	}
+}
+
+// fatalErr is the remembered permanent write error, or nil.
+func (p *Processor) fatalErr() error {
+	if e := p.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // fetcher returns the processor's record fetcher, connecting on first use.
@@ -115,6 +135,8 @@ type entityRuntime struct {
 	assigned map[int32]bool
 	lag      map[int32]int64 // partition -> records behind the high-water mark
 
+	pending pendingStates // folded-aside states of unfinished commands
+
 	folded      []prometheus.Counter
 	skipped     prometheus.Counter
 	foldSeconds prometheus.Observer
@@ -188,6 +210,7 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 		for _, name := range p.order {
 			rt := p.byName[name]
 			pm.Watch(rt.typ.topic)
+			pm.Watch(rt.typ.DeadLetterTopic())
 			if cfg.history {
 				pm.Watch(rt.history)
 			}
@@ -352,7 +375,6 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 	cfg := rt.p.cfg
 	gg := goka.DefineGroup(goka.Group(rt.group),
 		goka.Input(goka.Stream(rt.typ.topic), new(gokacodec.Bytes), rt.fold),
-		goka.Output(goka.Stream(rt.typ.DeadLetterTopic()), new(gokacodec.Bytes)),
 		goka.Persist(new(gokacodec.Bytes)),
 	)
 	opts := []goka.ProcessorOption{
@@ -363,13 +385,17 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 		goka.WithLogger(kafka.GokaLogger(cfg.logger.With(slog.String("component", "goka"), slog.String("group", rt.group)))),
 	}
 	opts = append(opts, kafka.ProcessorOptions(sc, tm)...)
+	// After kafka's builders: changelog writes that can never succeed stop
+	// the group instead of failing the session over and over.
+	opts = append(opts, goka.WithProducerBuilder(kafka.WatchProducer(kafka.ProducerBuilder(sc), rt.p.permanent)))
 	// After kafka's builders: wrap its consumer group so offsets commit in order.
 	opts = append(opts, goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
 		cg, err := sarama.NewConsumerGroup(brokers, group, kafka.Copy(sc, clientID))
 		if err != nil {
 			return nil, err
 		}
-		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag, onClaim: rt.progress.start, logger: cfg.logger.With(slog.String("group", rt.group))}, nil
+		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag, onClaim: rt.progress.start, fatal: rt.p.fatalErr,
+			logger: cfg.logger.With(slog.String("group", rt.group))}, nil
 	}))
 	if cfg.hotStandby {
 		opts = append(opts, goka.WithHotStandby(), goka.WithRecoverAhead())
@@ -382,6 +408,7 @@ func (rt *entityRuntime) onAssign(a goka.Assignment) {
 	for p := range a {
 		m[p] = true
 	}
+	rt.pending.keep(m)
 	rt.mu.Lock()
 	rt.assigned = m
 	for p := range rt.lag {

@@ -1,0 +1,109 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+
+	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
+)
+
+// Dead-letter record headers: why the event was not applied and where it came from.
+const (
+	HeaderError           = "eventfold-error"
+	HeaderReason          = "eventfold-reason"
+	HeaderEventType       = "eventfold-event-type"
+	HeaderSourceTopic     = "eventfold-source-topic"
+	HeaderSourcePartition = "eventfold-source-partition"
+	HeaderSourceOffset    = "eventfold-source-offset"
+	// HeaderValueOmitted carries the size of an event too large to be
+	// copied into its dead letter; the source headers say where it is.
+	HeaderValueOmitted = "eventfold-value-omitted"
+	// HeaderKeyOmitted likewise for a key over limits.IDBytes.
+	HeaderKeyOmitted = "eventfold-key-omitted"
+)
+
+// deadLetter sends an event that cannot be applied to the dead-letter topic,
+// with the reason in headers, and leaves the state alone. It returns false
+// when the dead letter could not be written: the partition then fails and
+// the event comes back, since nothing about it was stored.
+//
+// The write is synchronous and comes before the envelope that records the
+// event as seen: once the table says an offset was folded, its dead letter
+// is in Kafka, so a redelivery may skip it without losing it.
+//
+// The record is bounded: the error text is capped, and an event (or key)
+// that leaves no room for the headers is replaced by a reference to its
+// source position, so a dead letter can always be written.
+func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, err error) bool {
+	reason := ReasonDecode
+	var fe *FoldError
+	if errors.As(err, &fe) {
+		reason = fe.Reason
+	}
+	rt.p.cfg.logger.Warn("event sent to dead-letter topic",
+		slog.String("entity", rt.typ.name), slog.String("key", truncate(ctx.Key(), 256)),
+		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()),
+		slog.String("reason", string(reason)), slog.String("event_type", typ), slog.String("error", truncate(err.Error(), 512)))
+	rec := deadLetterRecord(rt.typ.DeadLetterTopic(), rt.typ.topic, ctx.Key(), data, typ, reason, err, ctx.Partition(), ctx.Offset())
+	pr, perr := rt.p.producer()
+	if perr == nil {
+		wctx, cancel := context.WithTimeout(ctx.Context(), writeTimeout)
+		_, perr = pr.Send(wctx, rec)
+		cancel()
+	}
+	if perr != nil {
+		rt.p.permanent(perr)
+		ctx.Fail(fmt.Errorf("dead letter for %s partition %d offset %d: %w", rt.typ.name, ctx.Partition(), ctx.Offset(), perr))
+		return false
+	}
+	rt.p.metrics.deadLetters.WithLabelValues(rt.typ.name, string(reason)).Inc()
+	return true
+}
+
+// deadLetterRecord builds a dead letter that fits in one record.
+func deadLetterRecord(topic, source, key string, data []byte, typ string, reason Reason, err error,
+	partition int32, offset int64) kafka.Record {
+	hdr := []sarama.RecordHeader{
+		{Key: []byte(HeaderError), Value: []byte(truncate(err.Error(), limits.ErrorTextBytes))},
+		{Key: []byte(HeaderReason), Value: []byte(reason)},
+		{Key: []byte(HeaderSourceTopic), Value: []byte(source)},
+		{Key: []byte(HeaderSourcePartition), Value: []byte(strconv.Itoa(int(partition)))},
+		{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(offset, 10))},
+	}
+	if typ != "" {
+		hdr = append(hdr, sarama.RecordHeader{Key: []byte(HeaderEventType), Value: []byte(truncate(typ, 256))})
+	}
+	if len(key) > limits.IDBytes {
+		hdr = append(hdr, sarama.RecordHeader{Key: []byte(HeaderKeyOmitted), Value: []byte(strconv.Itoa(len(key)))})
+		key = ""
+	}
+	size := limits.RecordOverhead + len(key) + len(data)
+	for _, h := range hdr {
+		size += len(h.Key) + len(h.Value) + 10
+	}
+	if size > limits.RecordBytes {
+		hdr = append(hdr, sarama.RecordHeader{Key: []byte(HeaderValueOmitted), Value: []byte(strconv.Itoa(len(data)))})
+		data = nil
+	}
+	return kafka.Record{Topic: topic, Key: key, Value: data, Headers: hdr}
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -6,7 +6,7 @@ HTTP      ?= :8080
 GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test test-short test-kafka build vet bench clean
+.PHONY: run test test-short test-kafka build vet bench fuzz clean
 
 run:
 	$(GO) run ./cmd/eventfold dev --http $(HTTP)
@@ -35,6 +35,11 @@ test-kafka:
 # BENCH_EVENTS=200000 for a quick run.
 bench:
 	bash bench/run.sh
+
+# Every fuzz target for FUZZTIME each (default 30s); `make test` runs their
+# seed corpora. By hand, not in CI.
+fuzz:
+	bash scripts/fuzz.sh
 
 clean:
 	rm -rf bin data

@@ -3,11 +3,14 @@ package processor_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventfold/eventfold/eventfoldtest"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -67,4 +70,61 @@ func BenchmarkCommands(b *testing.B) {
 			report(b, lat)
 		})
 	}
+}
+
+// BenchmarkCommandBesideALargeCommand shows that a command of the maximum
+// number of events (100 notes of 2 KB on a growing state) does not hold up
+// a one-event command on another key of the same partition: each iteration
+// runs both at once and reports the small command's latency and the large
+// one's duration.
+//
+//	go test -run '^$' -bench CommandBesideALargeCommand -benchtime 30x ./processor
+func BenchmarkCommandBesideALargeCommand(b *testing.B) {
+	k := eventfoldtest.NewKafka(b, 1)
+	p, err := processor.New(k.Brokers, []processor.Definition{notesEntity},
+		processor.WithDataDir(b.TempDir()), processor.WithPartitions(1), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	if err := p.WaitRecovered(eventfoldtest.Context(b, time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, limits.EventsPerCommand)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("%03d-%s", i, strings.Repeat("n", 2000))
+	}
+	large := []byte(`{"type":"NoteMany","texts":["` + strings.Join(texts, `","`) + `"]}`)
+	small := []byte(`{"type":"NoteMany","texts":["one"]}`)
+	smallLat := make([]time.Duration, b.N)
+	largeLat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if _, err := p.Execute(ctx, "notes", fmt.Sprint("large-", i), large, processor.CommandOptions{}); err != nil {
+				b.Error(err)
+			}
+			largeLat[i] = time.Since(t0)
+		}()
+		t0 := time.Now()
+		if _, err := p.Execute(ctx, "notes", fmt.Sprint("small-", i), small, processor.CommandOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		smallLat[i] = time.Since(t0)
+		wg.Wait()
+	}
+	b.StopTimer()
+	slices.Sort(smallLat)
+	slices.Sort(largeLat)
+	q := func(l []time.Duration, f float64) float64 { return float64(l[int(f*float64(len(l)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(smallLat, 0.5), "small-p50-ms")
+	b.ReportMetric(q(smallLat, 0.99), "small-p99-ms")
+	b.ReportMetric(q(largeLat, 0.5), "large-p50-ms")
+	b.ReportMetric(q(largeLat, 0.99), "large-p99-ms")
 }

@@ -122,7 +122,9 @@ func BenchmarkCommandBesideALargeCommand(b *testing.B) {
 	b.StopTimer()
 	slices.Sort(smallLat)
 	slices.Sort(largeLat)
-	q := func(l []time.Duration, f float64) float64 { return float64(l[int(f*float64(len(l)-1))].Microseconds()) / 1000 }
+	q := func(l []time.Duration, f float64) float64 {
+		return float64(l[int(f*float64(len(l)-1))].Microseconds()) / 1000
+	}
 	b.ReportMetric(q(smallLat, 0.5), "small-p50-ms")
 	b.ReportMetric(q(smallLat, 0.99), "small-p99-ms")
 	b.ReportMetric(q(largeLat, 0.5), "large-p50-ms")

@@ -110,7 +110,7 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 // envelopeGrowth is the most one event adds to an envelope besides the
 // state: a command record, a pending offset, a history entry or pointer.
 const (
-	envelopeRoom   = limits.RecordBytes - limits.RecordOverhead
+	envelopeRoom   = limits.EnvelopeBytes + limits.IDBytes
 	envelopeGrowth = 2 * limits.IdempotencyKeyBytes
 )
 

@@ -127,9 +127,9 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 	}
 	// The fold would dead-letter a state that outgrows a table record; say
 	// so now instead of appending events that will not apply.
-	if nonState := max(size-len(env.State), 0); len(key)+nonState+d.stateBytes+envelopeGrowth > envelopeRoom {
+	if nonState := max(size-len(env.State), 0); len(key)+nonState+d.stateBytes > envelopeRoom-rt.headroom() {
 		return CommandResult{Type: d.cmdType}, fmt.Errorf("%w: the state of %s %q would take %d bytes, the limit is about %d",
-			eventfold.ErrStateTooLarge, entity, truncate(key, 64), d.stateBytes, envelopeRoom-len(key)-nonState-envelopeGrowth)
+			eventfold.ErrStateTooLarge, entity, truncate(key, 64), d.stateBytes, envelopeRoom-rt.headroom()-len(key)-nonState)
 	}
 
 	recs := make([]kafka.Record, len(d.events))

@@ -57,10 +57,6 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 			return
 		}
 	}
-	// What the envelope holds besides the state: the new state may use the
-	// rest of the record (envelopeRoom), less what this event can add to it.
-	nonState := len(stored) - len(env.State)
-
 	var out outcome
 	hadPending := env.Pending != nil
 	if cmd, ok, err := commandHeaders(ctx.Headers()); err != nil {
@@ -76,10 +72,15 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 	if out == failed {
 		return
 	}
-	if (out == applied || out == committed) && len(key)+nonState+len(env.State)+envelopeGrowth > envelopeRoom {
+	if !rt.p.cfg.history && out == rejected && !hadPending && stored == nil {
+		// Nothing to remember of a key that never applied anything.
+		return
+	}
+	b := rt.record(ctx, &env, out)
+	if out != rejected && len(key)+len(b) > envelopeRoom-rt.headroom() {
 		// The event is valid but the entity would outgrow a record: a
 		// table write that can never succeed would stop the fold.
-		err := fmt.Errorf("%w: the state would take %d bytes, the limit is about %d", ErrStateTooLarge, len(env.State), envelopeRoom-len(key)-nonState-envelopeGrowth)
+		err := fmt.Errorf("%w: the entity would take %d bytes, the limit is %d", ErrStateTooLarge, len(key)+len(b), envelopeRoom-rt.headroom())
 		env = rt.original(stored)
 		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonStateTooLarge, Err: err}) {
 			return
@@ -90,29 +91,47 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 			env.Pending = nil
 		}
 		out = rejected
+		b = rt.record(ctx, &env, out)
 	}
-	env.Seen = ctx.Offset()
-	if rt.p.cfg.history {
-		rt.index(ctx, &env, out)
-	} else if out == rejected && !hadPending && stored == nil {
-		// Nothing to remember of a key that never applied anything.
+	if len(key)+len(b) > envelopeRoom {
+		// The headroom above makes this impossible; should it happen, the
+		// key's last write stands rather than a write that cannot succeed.
+		rt.p.metrics.oversized.WithLabelValues(rt.typ.name).Inc()
+		rt.p.cfg.logger.Error("envelope over the record limit not written",
+			slog.String("entity", rt.typ.name), slog.String("key", truncate(key, 256)),
+			slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.Int("bytes", len(b)))
 		return
 	}
-	if !rt.store(ctx, &env) {
-		return
-	}
+	ctx.SetValue(b)
 	if out == applied || out == committed {
 		rt.foldSeconds.Observe(time.Since(start).Seconds())
 	}
 }
 
+// record marks the event seen, indexes it and encodes the envelope.
+func (rt *entityRuntime) record(ctx goka.Context, env *Envelope, out outcome) []byte {
+	env.Seen = ctx.Offset()
+	if rt.p.cfg.history {
+		rt.index(ctx, env, out)
+	}
+	b, _ := env.MarshalBinary()
+	return b
+}
+
 // envelopeRoom is what key and envelope may take in one table record.
-// envelopeGrowth is the most one event adds to an envelope besides the
-// state: a command record, a pending offset, a history entry or pointer.
-const (
-	envelopeRoom   = limits.EnvelopeBytes + limits.IDBytes
-	envelopeGrowth = 2 * limits.IdempotencyKeyBytes
-)
+const envelopeRoom = limits.EnvelopeBytes + limits.IDBytes
+
+// headroom is what an event may apply only if it leaves free: what the
+// events after it can add to the envelope before the history index seals
+// (an entry each, up to the fanout, and a pointer per level), so that
+// refusing them never needs more room than there is.
+func (rt *entityRuntime) headroom() int {
+	h := 2 * limits.IdempotencyKeyBytes // a command record, a pending command
+	if rt.p.cfg.history {
+		h += 64 * rt.p.cfg.historyFanout
+	}
+	return h
+}
 
 // original decodes the envelope as it was before this event.
 func (rt *entityRuntime) original(stored []byte) Envelope {
@@ -153,22 +172,6 @@ func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *Enve
 	env.Partition, env.Offset, env.UpdatedAt = ctx.Partition(), ctx.Offset(), ctx.Timestamp()
 	rt.counter(ctx.Partition()).Inc()
 	return applied
-}
-
-// store writes the envelope to the table. It never attempts a record that
-// cannot fit: the fold's size check makes that impossible, and should it
-// happen anyway the key's last write stands and the error is logged.
-func (rt *entityRuntime) store(ctx goka.Context, env *Envelope) bool {
-	b, _ := env.MarshalBinary()
-	if len(ctx.Key())+len(b) > envelopeRoom {
-		rt.p.metrics.oversized.WithLabelValues(rt.typ.name).Inc()
-		rt.p.cfg.logger.Error("envelope over the record limit not written",
-			slog.String("entity", rt.typ.name), slog.String("key", ctx.Key()),
-			slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.Int("bytes", len(b)))
-		return false
-	}
-	ctx.SetValue(b)
-	return true
 }
 
 // commandHeader is what an event says about the command that appended it.

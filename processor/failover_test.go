@@ -142,12 +142,27 @@ func TestProcessorRejoinsWhileTheCoordinatorIsDown(t *testing.T) {
 	produce(t, k.Brokers, recs[:500])
 
 	const outage = 6 * time.Second
-	until := time.Now().Add(outage)
+	// The outage starts with the first heartbeat it sees, not with the
+	// test: on a busy machine a window fixed in advance can pass before
+	// the member's next heartbeat, and then nothing is tested.
+	var mu sync.Mutex
+	var until time.Time
+	down := func(start bool) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if until.IsZero() {
+			if !start {
+				return false
+			}
+			until = time.Now().Add(outage)
+		}
+		return time.Now().Before(until)
+	}
 	var kicked, refused atomic.Int64
 	// The coordinator tells the member to rejoin, then drops every join.
 	k.Cluster.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		k.Cluster.KeepControl()
-		if time.Now().After(until) {
+		if !down(true) {
 			return nil, nil, false
 		}
 		kicked.Add(1)
@@ -157,7 +172,7 @@ func TestProcessorRejoinsWhileTheCoordinatorIsDown(t *testing.T) {
 	})
 	k.Cluster.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		k.Cluster.KeepControl()
-		if time.Now().After(until) {
+		if !down(false) {
 			return nil, nil, false
 		}
 		refused.Add(1)

@@ -580,3 +580,58 @@ func TestRetryWhileTheFirstAttemptIsBeingWrittenAppendsNothing(t *testing.T) {
 		t.Fatalf("%d events in the topic, want the command's 2 once", len(msgs))
 	}
 }
+
+// WithoutHistory keeps no index: the fold rules are the same (plain and
+// command events, dead letters, no double application on redelivery), and
+// history queries say history is off.
+func TestWithoutHistoryFoldsTheSame(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	r := startNotes(t, k.Brokers, dir, processor.WithoutHistory(), processor.WithRegisterer(reg))
+	recs := []kafka.Record{
+		noteRecord(t, "h", "one"),
+		noteRecord(t, "h", ""), // rejected
+		noteCmdEvent(t, "h", "c1", 1, 0, 2, "two"),
+		noteCmdEvent(t, "h", "c1", 1, 1, 2, "three"),
+		noteCmdEvent(t, "h", "stale", 1, 0, 1, "never"), // decided on version 1, entity at 3
+		noteRecord(t, "g", ""),                          // a key that never applies anything
+	}
+	produce(t, k.Brokers, recs)
+	waitVersions(t, r.Processor, "notes", map[string]uint64{"h": 3})
+	check := func(r *running) {
+		t.Helper()
+		e, err := r.Get(context.Background(), "notes", "h")
+		if err != nil || string(e.State) != `{"notes":["one","two","three"]}` || e.Version != 3 {
+			t.Fatalf("h: %s version %d, %v", e.State, e.Version, err)
+		}
+		if _, err := r.Get(context.Background(), "notes", "g"); !errors.Is(err, eventfold.ErrNotFound) {
+			t.Errorf("g: %v, want ErrNotFound", err)
+		}
+	}
+	check(r)
+	if _, err := r.History(context.Background(), "notes", "h", -1, 10); !errors.Is(err, eventfold.ErrInvalid) {
+		t.Errorf("History with history off: %v, want ErrInvalid", err)
+	}
+	eventfoldtest.Eventually(t, 20*time.Second, func() error {
+		if n := len(deadLetters(t, k.Brokers, "notes-events-dlq")); n != 2 {
+			return fmt.Errorf("%d dead letters, want 2", n)
+		}
+		return nil
+	})
+	r.stop(t)
+	resetOffsets(t, k.Brokers, "eventfold-notes", "notes-events", 2)
+	reg = prometheus.NewRegistry()
+	r = startNotes(t, k.Brokers, dir, processor.WithoutHistory(), processor.WithRegisterer(reg))
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		seen := metricSum(t, reg, "eventfold_processor_events_redelivered_total") + metricSum(t, reg, "eventfold_processor_dead_letters_total")
+		if seen < float64(len(recs)) {
+			return fmt.Errorf("%v of %d events seen again", seen, len(recs))
+		}
+		return nil
+	})
+	if n := metricSum(t, reg, "eventfold_processor_events_folded_total"); n != 0 {
+		t.Errorf("%v events applied a second time", n)
+	}
+	check(r)
+}

@@ -23,6 +23,8 @@ type CommandOptions struct {
 	ID string
 	// ExpectedVersion, if set, must equal the entity's version (If-Match).
 	ExpectedVersion *uint64
+	// MustExist requires the entity to exist, version >= 1 (If-Match: *).
+	MustExist bool
 }
 
 // CommandResult is a command carried out.
@@ -106,6 +108,9 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 	}
 	if opts.ExpectedVersion != nil && *opts.ExpectedVersion != env.Version {
 		return CommandResult{}, &ConflictError{Expected: *opts.ExpectedVersion, Current: env.Version}
+	}
+	if opts.MustExist && !exists {
+		return CommandResult{}, &ConflictError{Expected: 1, Current: env.Version}
 	}
 	decidedOn := env.Version
 	d, err := rt.typ.decide(env.State, exists, cmd)

@@ -91,7 +91,7 @@ func TestHTTPInputs(t *testing.T) {
 	// were decoded before routing, so x%2Fevents was x's history and such
 	// an id was unreachable.
 	t.Run("IDWithSlashRoundTripsThroughForwarding", func(t *testing.T) {
-		for _, id := range []string{"x/events", "a/b/c", "slash/"} {
+		for _, id := range []string{"x/events", "a/b/c", "slash/", ".", "..", "q?x=1#f"} {
 			if _, err := a.Client.Append(ctx, "registers", id, setEvent("v-"+id)); err != nil {
 				t.Fatalf("append %q: %v", id, err)
 			}
@@ -103,7 +103,7 @@ func TestHTTPInputs(t *testing.T) {
 			t.Fatalf("raw append to x%%2Fevents: %v", r)
 		}
 		servedBy := map[string]bool{}
-		for _, id := range []string{"x/events", "a/b/c", "slash/"} {
+		for _, id := range []string{"x/events", "a/b/c", "slash/", ".", "..", "q?x=1#f"} {
 			want := `{"v":"v-` + id + `"}`
 			if id == "x/events" {
 				want = `{"v":"v-x/events 2"}`

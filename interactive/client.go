@@ -42,7 +42,8 @@ func (c *Client) Get(ctx context.Context, entity, id string) (Answer, error) {
 	return c.Read(ctx, entity, id, nil)
 }
 
-// Read is Get with query parameters: consistency, max_lag, min_offset.
+// Read is Get with query parameters: consistency, max_lag, min_offset,
+// version, as_of. Any other parameter, or one given twice, is 400 invalid.
 func (c *Client) Read(ctx context.Context, entity, id string, q url.Values) (Answer, error) {
 	var a Answer
 	path := "/v1/" + seg(entity) + "/" + seg(id)

@@ -42,10 +42,11 @@ func (c *Client) Get(ctx context.Context, entity, id string) (Answer, error) {
 	return c.Read(ctx, entity, id, nil)
 }
 
-// Read is Get with query parameters: consistency, max_lag, min_offset.
+// Read is Get with query parameters: consistency, max_lag, min_offset,
+// version, as_of. Any other parameter, or one given twice, is 400 invalid.
 func (c *Client) Read(ctx context.Context, entity, id string, q url.Values) (Answer, error) {
 	var a Answer
-	path := "/v1/" + url.PathEscape(entity) + "/" + url.PathEscape(id)
+	path := "/v1/" + seg(entity) + "/" + seg(id)
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
@@ -65,7 +66,7 @@ func (c *Client) Read(ctx context.Context, entity, id string, q url.Values) (Ans
 // Append appends one event (JSON with a "type" field) to entity id.
 func (c *Client) Append(ctx context.Context, entity, id string, event []byte) (AppendResponse, error) {
 	var out AppendResponse
-	resp, err := c.do(ctx, http.MethodPost, "/v1/"+url.PathEscape(entity)+"/"+url.PathEscape(id)+"/events", event)
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+seg(entity)+"/"+seg(id)+"/events", event)
 	if err != nil {
 		return out, err
 	}
@@ -84,7 +85,7 @@ func (c *Client) History(ctx context.Context, entity, id string, after int64, li
 	if limit > 0 {
 		q.Set("limit", fmt.Sprint(limit))
 	}
-	path := "/v1/" + url.PathEscape(entity) + "/" + url.PathEscape(id) + "/events"
+	path := "/v1/" + seg(entity) + "/" + seg(id) + "/events"
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
@@ -112,7 +113,7 @@ func (c *Client) Command(ctx context.Context, entity, id string, cmd []byte, o C
 	if o.IdempotencyKey != "" {
 		hdr[HeaderIdempotencyKey] = o.IdempotencyKey
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/"+url.PathEscape(entity)+"/"+url.PathEscape(id)+"/commands", cmd, hdr)
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+seg(entity)+"/"+seg(id)+"/commands", cmd, hdr)
 	if err != nil {
 		return out, err
 	}
@@ -152,6 +153,16 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, heade
 		}
 	}
 	return c.http.Do(req)
+}
+
+// seg escapes one path segment: "/" as %2F (the server routes on the
+// encoded path), and "." and ".." as %2E, which a path would otherwise
+// resolve away.
+func seg(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
+	return url.PathEscape(s)
 }
 
 func decodeBody(resp *http.Response, v any) error {

@@ -7,13 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/gorilla/mux"
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/processor"
@@ -28,9 +23,6 @@ type Commander interface {
 
 // HeaderIdempotencyKey names a command for retries.
 const HeaderIdempotencyKey = "Idempotency-Key"
-
-// maxIdempotencyKey bounds Idempotency-Key values.
-const maxIdempotencyKey = 256
 
 // CommandResponse is the body of a carried-out command.
 type CommandResponse struct {
@@ -56,23 +48,18 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
-	v := mux.Vars(r)
-	entity, id := v["entity"], v["id"]
-	typ, ok := s.store.Type(entity)
-	if !ok {
-		return fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+	typ, entity, id, err := s.target(r)
+	if err != nil {
+		return err
 	}
 	if !typ.HasCommands() {
 		return fmt.Errorf("%w: entity type %s takes no commands (append events instead)", eventfold.ErrInvalid, entity)
 	}
-	if len(id) > maxIDLen {
-		return fmt.Errorf("%w: id longer than %d bytes", eventfold.ErrInvalid, maxIDLen)
-	}
-	body, err := readBody(r, s.cfg.maxBody)
+	opts, err := commandOptions(r.Header, r.URL.RawQuery)
 	if err != nil {
 		return err
 	}
-	opts, err := commandOptions(r)
+	body, err := readBody(r, s.cfg.maxBody)
 	if err != nil {
 		return err
 	}
@@ -122,7 +109,8 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("%w: %s %q: no owner took the command within %v: %w", eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
+			// One sentinel per outcome: lastErr is text, not a second %w.
+			return fmt.Errorf("%w: %s %s: no owner took the command within %v: %v", gaveUp(lastErr), entity, short(id), s.cfg.lookupDeadline, lastErr)
 		}
 		select {
 		case <-ctx.Done():
@@ -131,41 +119,6 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 		}
 		backoff = min(backoff*2, 500*time.Millisecond)
 	}
-}
-
-func commandOptions(r *http.Request) (processor.CommandOptions, error) {
-	var o processor.CommandOptions
-	o.ID = r.Header.Get(HeaderIdempotencyKey)
-	if len(o.ID) > maxIdempotencyKey {
-		return o, fmt.Errorf("%w: %s longer than %d bytes", eventfold.ErrInvalid, HeaderIdempotencyKey, maxIdempotencyKey)
-	}
-	raw := strings.Trim(strings.TrimPrefix(r.Header.Get("If-Match"), "W/"), `"`)
-	if q := r.URL.Query().Get("expected_version"); q != "" {
-		if raw != "" && raw != q {
-			return o, fmt.Errorf("%w: If-Match %q and expected_version %q disagree", eventfold.ErrInvalid, raw, q)
-		}
-		raw = q
-	}
-	if raw != "" {
-		v, err := strconv.ParseUint(raw, 10, 64)
-		if err != nil {
-			return o, fmt.Errorf("%w: expected version %q is not a number", eventfold.ErrInvalid, raw)
-		}
-		o.ExpectedVersion = &v
-	}
-	return o, nil
-}
-
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, limit)
-		}
-		return nil, fmt.Errorf("%w: reading body: %v", eventfold.ErrInvalid, err)
-	}
-	return body, nil
 }
 
 func randomID() string {

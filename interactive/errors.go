@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/IBM/sarama"
+
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/processor"
 )
@@ -33,10 +35,22 @@ const (
 	CodeTooManyEvents = "too_many_events"
 	// CodeIdempotencyKeyReused: the Idempotency-Key named another request.
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	// CodeUnsupportedMediaType: a POST body that is not application/json (415).
+	CodeUnsupportedMediaType = "unsupported_media_type"
 )
 
 // ErrTooLarge: the request body exceeds the limit.
 var ErrTooLarge = errors.New("interactive: request body too large")
+
+// ErrUnsupportedMediaType: a request body whose Content-Type is not
+// application/json.
+var ErrUnsupportedMediaType = errors.New("interactive: unsupported media type")
+
+// ErrBadGateway: the owner answered, but not with a complete answer that
+// could be relayed (a body shorter than its Content-Length, a broken
+// connection before the answer's start was read). It leaves as 502 with
+// code unavailable: the client may retry, as after a 503.
+var ErrBadGateway = errors.New("interactive: bad answer from the owner")
 
 // ErrUnauthorized: the bearer token is missing or wrong.
 var ErrUnauthorized = errors.New("interactive: unauthorized")
@@ -61,6 +75,11 @@ func classify(err error) (code string, status int) {
 		return CodeInvalid, http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge, http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnsupportedMediaType):
+		return CodeUnsupportedMediaType, http.StatusUnsupportedMediaType
+	case errors.Is(err, sarama.ErrMessageSizeTooLarge):
+		// The broker refused the record as too large: permanent, never 503.
+		return CodeTooLarge, http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnauthorized):
 		return CodeUnauthorized, http.StatusUnauthorized
 	case errors.Is(err, eventfold.ErrNotOwner):
@@ -69,6 +88,8 @@ func classify(err error) (code string, status int) {
 		return CodeNotRecovered, http.StatusServiceUnavailable
 	case errors.Is(err, eventfold.ErrStale):
 		return CodeStale, http.StatusServiceUnavailable
+	case errors.Is(err, ErrBadGateway):
+		return CodeUnavailable, http.StatusBadGateway
 	case errors.Is(err, eventfold.ErrUnavailable):
 		return CodeUnavailable, http.StatusServiceUnavailable
 	case errors.Is(err, ErrTimeout):
@@ -96,6 +117,8 @@ func sentinel(code string) error {
 		return eventfold.ErrInvalid
 	case CodeTooLarge:
 		return ErrTooLarge
+	case CodeUnsupportedMediaType:
+		return ErrUnsupportedMediaType
 	case CodeUnauthorized:
 		return ErrUnauthorized
 	case CodeNotOwner:

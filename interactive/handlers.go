@@ -1,6 +1,7 @@
 package interactive
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,15 +13,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
+	"github.com/IBM/sarama"
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
 )
-
-// maxIDLen bounds entity ids (Kafka keys); longer ids are rejected with 400.
-const maxIDLen = 1024
 
 // EntityResponse is the body of GET /v1/{entity}/{id}.
 type EntityResponse struct {
@@ -43,65 +41,9 @@ type AppendResponse struct {
 }
 
 func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) {
-	v := mux.Vars(r)
-	entity, id := v["entity"], v["id"]
-	if err := s.lookup(w, r, entity, id); err != nil {
+	if err := s.lookup(w, r); err != nil {
 		writeError(w, err)
 	}
-}
-
-// readOptions are a read's consistency requirements.
-type readOptions struct {
-	strong    bool      // consistency=strong: only the owner may answer
-	maxLag    int64     // max_lag=N: a standby may answer if at most N records behind; -1: any
-	minOffset int64     // min_offset=N: the owner answers once its fold passed offset N; -1: none
-	version   uint64    // version=N: the state after N applied events (history)
-	asOf      time.Time // as_of=T: the state after the events up to T (history)
-}
-
-func parseReadOptions(r *http.Request) (readOptions, error) {
-	q := r.URL.Query()
-	o := readOptions{maxLag: -1, minOffset: -1}
-	switch c := q.Get("consistency"); c {
-	case "", "eventual":
-	case "strong":
-		o.strong = true
-	default:
-		return o, fmt.Errorf("%w: consistency=%q, want strong or eventual", eventfold.ErrInvalid, c)
-	}
-	if v := q.Get("max_lag"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return o, fmt.Errorf("%w: max_lag=%q, want a number >= 0", eventfold.ErrInvalid, v)
-		}
-		o.maxLag = n
-	}
-	if v := q.Get("min_offset"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return o, fmt.Errorf("%w: min_offset=%q, want an offset >= 0", eventfold.ErrInvalid, v)
-		}
-		// Read-your-writes is the owner's promise; a standby cannot make it.
-		o.minOffset, o.strong = n, true
-	}
-	if v := q.Get("version"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("%w: version=%q, want a version >= 1", eventfold.ErrInvalid, v)
-		}
-		o.version, o.strong = n, true
-	}
-	if v := q.Get("as_of"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return o, fmt.Errorf("%w: as_of=%q, want an RFC 3339 time", eventfold.ErrInvalid, v)
-		}
-		if o.version > 0 {
-			return o, fmt.Errorf("%w: give version or as_of, not both", eventfold.ErrInvalid)
-		}
-		o.asOf, o.strong = t, true
-	}
-	return o, nil
 }
 
 // accepts reports whether a standby copy lag records behind may answer.
@@ -115,15 +57,12 @@ func (o readOptions) accepts(lag int64) bool {
 // lookup answers a read: locally, by one forward to the owner, or from a
 // standby copy; it retries within the lookup deadline while ownership is
 // moving. It returns an error only if nothing was written.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id string) error {
-	typ, ok := s.store.Type(entity)
-	if !ok {
-		return fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
+	typ, entity, id, err := s.target(r)
+	if err != nil {
+		return err
 	}
-	if len(id) > maxIDLen {
-		return fmt.Errorf("%w: id longer than %d bytes", eventfold.ErrInvalid, maxIDLen)
-	}
-	opts, err := parseReadOptions(r)
+	opts, err := parseReadOptions(r.URL.RawQuery)
 	if err != nil {
 		return err
 	}
@@ -169,7 +108,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 			}
 			lastErr = err
 		default:
-			s.cfg.logger.Error("local read failed", slog.String("entity", entity), slog.String("id", id), slog.Any("error", err))
+			s.cfg.logger.Error("local read failed", slog.String("entity", entity), slog.String("id", short(id)), slog.Any("error", err))
 			return err
 		}
 		if time.Now().Add(backoff).After(deadline) {
@@ -183,8 +122,9 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 		backoff = min(backoff*2, 500*time.Millisecond)
 	}
 	if opts.strong {
-		return fmt.Errorf("%w: %s %q: no owner answered within %v and consistency=strong refuses standbys: %w",
-			eventfold.ErrStale, entity, id, s.cfg.lookupDeadline, lastErr)
+		// One sentinel per outcome: lastErr is text, not a second %w.
+		return fmt.Errorf("%w: %s %s: no owner answered within %v and consistency=strong refuses standbys: %v",
+			eventfold.ErrStale, entity, short(id), s.cfg.lookupDeadline, lastErr)
 	}
 	// No owner answered in time: a standby copy is better than nothing, as
 	// long as the answer says what it is. Ours first, then the replicas'.
@@ -194,8 +134,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request, entity, id strin
 	if s.askReplicas(w, r) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s %q: no owner answered within %v and no standby copy within the allowed lag: %w",
-		eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
+	return fmt.Errorf("%w: %s %s: no owner answered within %v and no standby copy within the allowed lag: %v",
+		gaveUp(lastErr), entity, short(id), s.cfg.lookupDeadline, lastErr)
 }
 
 // ownerRead reads as the owner, first waiting (until deadline) for the fold
@@ -207,13 +147,15 @@ func (s *Server) ownerRead(ctx context.Context, entity, id string, opts readOpti
 		err := c.WaitApplied(wctx, entity, id, minOffset)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return processor.Entry{}, fmt.Errorf("%w: offset %d of %s %q not applied within %v", ErrTimeout, minOffset, entity, id, s.cfg.lookupDeadline)
+			return processor.Entry{}, fmt.Errorf("%w: offset %d of %s %s not applied within %v", ErrTimeout, minOffset, entity, short(id), s.cfg.lookupDeadline)
 		}
 		if err != nil {
 			return processor.Entry{}, err
 		}
 	}
-	if opts.version > 0 || !opts.asOf.IsZero() {
+	if opts.pointInTime() {
+		// A zero or pre-epoch as_of is a point in time like any other (before
+		// every event: 404), never "not set".
 		h, ok := s.store.(Historian)
 		if !ok {
 			return processor.Entry{}, fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
@@ -230,7 +172,7 @@ func (s *Server) answerStandby(w http.ResponseWriter, r *http.Request, typ *proc
 		return err
 	}
 	if !opts.accepts(e.Lag) {
-		return fmt.Errorf("%w: standby copy of %s %q is %d records behind (max_lag %d)", eventfold.ErrStale, entity, id, e.Lag, opts.maxLag)
+		return fmt.Errorf("%w: standby copy of %s %s is %d records behind (max_lag %d)", eventfold.ErrStale, entity, short(id), e.Lag, opts.maxLag)
 	}
 	return s.writeEntry(w, typ, e)
 }
@@ -260,6 +202,10 @@ func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, 
 // forwardToOwnerWith is forwardToOwner for a request whose body was read.
 func (s *Server) forwardToOwnerWith(w http.ResponseWriter, r *http.Request, entity, id string, body []byte) (done bool, err error) {
 	n := s.store.Partitions(entity)
+	if n <= 0 {
+		// A replica that has not found its tables yet knows no partition count.
+		return false, fmt.Errorf("%w: partition count of %s not known yet", eventfold.ErrNotRecovered, entity)
+	}
 	part := s.cfg.partitioner.Partition(id, n)
 	owner, ok := s.own.Snapshot().Owner(entity, part)
 	if !ok || owner.ID == s.self.ID {
@@ -313,18 +259,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o fo
 		return false, fmt.Errorf("%w: %s (%s) unreachable: %v", eventfold.ErrUnavailable, to.ID, to.URL, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		s.metrics.forwards.WithLabelValues("error").Inc()
-		return false, fmt.Errorf("%w: reading answer of %s: %v", eventfold.ErrUnavailable, to.ID, err)
-	}
 	retry := resp.StatusCode == http.StatusMisdirectedRequest || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadGateway
 	if retry || (standby && resp.StatusCode != http.StatusOK) {
+		// Only the retry decision needs the body: a small JSON error.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		s.metrics.forwards.WithLabelValues("retry").Inc()
 		if !standby {
 			s.own.Kick()
 		}
 		return false, decodeError(resp.StatusCode, body)
+	}
+	// The answer is streamed through, never buffered whole. Its start is
+	// read before anything is written, so an answer that breaks off early
+	// (shorter than its Content-Length) is retried, not relayed.
+	br := bufio.NewReaderSize(resp.Body, peekBytes)
+	want := peekBytes
+	if resp.ContentLength >= 0 && resp.ContentLength < peekBytes {
+		want = int(resp.ContentLength)
+	}
+	if _, err := br.Peek(want); err != nil && !(resp.ContentLength < 0 && errors.Is(err, io.EOF)) {
+		s.metrics.forwards.WithLabelValues("error").Inc()
+		return false, fmt.Errorf("%w: the answer of %s (%s) broke off: %v", ErrBadGateway, to.ID, to.URL, err)
 	}
 	s.metrics.forwards.WithLabelValues("ok").Inc()
 	if resp.Header.Get(HeaderStale) != "" {
@@ -335,15 +290,42 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o fo
 			w.Header().Set(h, v)
 		}
 	}
+	if resp.ContentLength >= 0 {
+		// A client reading fewer bytes than this knows the answer is cut.
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, bytes.NewReader(body))
+	if n, err := io.Copy(w, br); err != nil || (resp.ContentLength >= 0 && n != resp.ContentLength) {
+		// Too late for another status: abort the connection, so the client
+		// sees a broken answer instead of a complete-looking one.
+		s.cfg.logger.Warn("relaying an answer broke off", slog.String("from", to.ID), slog.Int64("bytes", n), slog.Any("error", err))
+		panic(http.ErrAbortHandler)
+	}
 	return true, nil
+}
+
+// Bounds of a forwarded answer's handling: an error answer is read whole up
+// to maxErrorBody (for the retry decision); a success is checked for its
+// first peekBytes before it is relayed, then streamed.
+const (
+	maxErrorBody = 64 << 10
+	peekBytes    = 32 << 10
+)
+
+// gaveUp is the sentinel of a request that no owner answered in time: 502
+// when the last owner asked answered brokenly, else 503. It is the only
+// sentinel of the final error (the last error is quoted as text).
+func gaveUp(lastErr error) error {
+	if errors.Is(lastErr, ErrBadGateway) {
+		return ErrBadGateway
+	}
+	return eventfold.ErrUnavailable
 }
 
 func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e processor.Entry) error {
 	state, err := typ.StateJSON(e.State)
 	if err != nil {
-		return fmt.Errorf("render state of %s %q: %w", e.Entity, e.Key, err)
+		return fmt.Errorf("render state of %s %s: %w", e.Entity, short(e.Key), err)
 	}
 	h := w.Header()
 	h.Set(HeaderServedBy, s.self.ID)
@@ -363,14 +345,12 @@ func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e proces
 }
 
 func (s *Server) appendEvent(r *http.Request) (any, error) {
-	v := mux.Vars(r)
-	entity, id := v["entity"], v["id"]
-	typ, ok := s.store.Type(entity)
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+	typ, entity, id, err := s.target(r)
+	if err != nil {
+		return nil, err
 	}
-	if len(id) > maxIDLen {
-		return nil, fmt.Errorf("%w: id longer than %d bytes", eventfold.ErrInvalid, maxIDLen)
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return nil, err
 	}
 	body, err := readBody(r, s.cfg.maxBody)
 	if err != nil {
@@ -378,12 +358,16 @@ func (s *Server) appendEvent(r *http.Request) (any, error) {
 	}
 	evType, err := typ.CheckEvent(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", eventfold.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %v", eventfold.ErrInvalid, shortErr(err))
 	}
 	if s.producer == nil {
 		return nil, fmt.Errorf("%w: this node does not accept writes", eventfold.ErrUnavailable)
 	}
 	pos, err := s.producer.Send(r.Context(), kafka.Record{Topic: typ.Topic(), Key: id, Value: body})
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		// Permanent: retrying (503) could never succeed.
+		return nil, fmt.Errorf("%w: %s refused the event as too large: %v", ErrTooLarge, typ.Topic(), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: append to %s: %v", eventfold.ErrUnavailable, typ.Topic(), err)
 	}

@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/gorilla/mux"
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/processor"
@@ -52,27 +49,15 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
-	v := mux.Vars(r)
-	entity, id := v["entity"], v["id"]
-	if _, ok := s.store.Type(entity); !ok {
-		return fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+	_, entity, id, err := s.target(r)
+	if err != nil {
+		return err
 	}
-	q := r.URL.Query()
-	after, limit := int64(-1), defaultHistoryPage
-	if a := q.Get("after"); a != "" {
-		n, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || n < 0 {
-			return fmt.Errorf("%w: after=%q, want an offset", eventfold.ErrInvalid, a)
-		}
-		after = n
+	hq, err := parseHistoryQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > processor.MaxHistoryPage {
-			return fmt.Errorf("%w: limit=%q, want 1..%d", eventfold.ErrInvalid, l, processor.MaxHistoryPage)
-		}
-		limit = n
-	}
+	after, limit := hq.after, hq.limit
 	return s.atOwner(w, r, entity, id, func(ctx context.Context) error {
 		h, ok := s.store.(Historian)
 		if !ok {
@@ -132,7 +117,8 @@ func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entity, id stri
 			return err
 		}
 		if time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("%w: %s %q: no owner answered within %v: %w", eventfold.ErrUnavailable, entity, id, s.cfg.lookupDeadline, lastErr)
+			// One sentinel per outcome: lastErr is text, not a second %w.
+			return fmt.Errorf("%w: %s %s: no owner answered within %v: %v", gaveUp(lastErr), entity, short(id), s.cfg.lookupDeadline, lastErr)
 		}
 		select {
 		case <-ctx.Done():

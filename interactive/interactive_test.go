@@ -191,6 +191,7 @@ func TestErrorsAndStatusCodes(t *testing.T) {
 		{"append bad json", "POST", "/v1/registers/r-1/events", `{"type":`, nil, 400, interactive.CodeInvalid},
 		{"append unknown type", "POST", "/v1/registers/r-1/events", `{"type":"Unset"}`, nil, 400, interactive.CodeInvalid},
 		{"append too large", "POST", "/v1/registers/r-1/events", `{"type":"Set","v":"` + strings.Repeat("x", 2<<20) + `"}`, nil, 413, interactive.CodeTooLarge},
+		{"append as a form", "POST", "/v1/registers/r-1/events", `{"type":"Set","v":"y"}`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415, interactive.CodeUnsupportedMediaType},
 		{"append unknown entity", "POST", "/v1/widgets/r-1/events", `{"type":"Set"}`, nil, 404, interactive.CodeNotFound},
 		{"id too long", "GET", "/v1/registers/" + strings.Repeat("k", 2000), "", nil, 400, interactive.CodeInvalid},
 		{"forwarded to a non-owner", "GET", "/v1/registers/" + foreign, "", map[string]string{interactive.HeaderHop: "node-x"}, 421, interactive.CodeNotOwner},
@@ -204,6 +205,9 @@ func TestErrorsAndStatusCodes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
 			req.Header.Set("Authorization", "Bearer s3cret")
+			if tc.method == "POST" {
+				req.Header.Set("Content-Type", "application/json")
+			}
 			for h, v := range tc.hdr {
 				req.Header.Set(h, v)
 			}

@@ -19,12 +19,12 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	}
 	for _, code := range []string{interactive.CodeNotFound, interactive.CodeNotOwner, interactive.CodeNotRecovered,
 		interactive.CodeStale, interactive.CodeInvalid, interactive.CodeTooLarge, interactive.CodeUnavailable,
-		interactive.CodeUnauthorized, interactive.CodeTimeout, interactive.CodeConflict, interactive.CodeRejected, interactive.CodeInternal} {
+		interactive.CodeUnauthorized, interactive.CodeUnsupportedMediaType, interactive.CodeTimeout, interactive.CodeConflict, interactive.CodeRejected, interactive.CodeInternal} {
 		if !regexp.MustCompile(`enum: \[[^\]]*\b` + code + `\b`).MatchString(doc) {
 			t.Errorf("openapi.yaml lacks error code %s", code)
 		}
 	}
-	for _, q := range []string{"consistency", "max_lag", "min_offset", "If-Match", "Idempotency-Key"} {
+	for _, q := range []string{"consistency", "max_lag", "min_offset", "version", "as_of", "after", "limit", "expected_version", "If-Match", "Idempotency-Key"} {
 		if !strings.Contains(doc, "name: "+q) {
 			t.Errorf("openapi.yaml lacks parameter %s", q)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 )
 
 // Option configures a Server.
@@ -29,7 +30,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		maxBody:        1 << 20,
+		maxBody:        limits.EventBytes,
 		lookupDeadline: 5 * time.Second,
 		forwardTimeout: 2 * time.Second,
 		partitioner:    kafka.FNV1a,
@@ -41,7 +42,9 @@ func defaultConfig() config {
 // and sends it on forwards to other nodes. Default: no token.
 func WithToken(token string) Option { return optionFunc(func(c *config) { c.token = token }) }
 
-// WithMaxBodyBytes limits request bodies; larger ones get 413. Default 1 MiB.
+// WithMaxBodyBytes limits request bodies (events and commands); larger ones
+// get 413 too_large. Default and maximum limits.EventBytes: a larger event
+// could not be produced as one Kafka record, so New refuses a larger n.
 func WithMaxBodyBytes(n int64) Option { return optionFunc(func(c *config) { c.maxBody = n }) }
 
 // WithLookupDeadline bounds how long a read keeps retrying while no owner

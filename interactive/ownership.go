@@ -159,10 +159,8 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 	for _, d := range descs {
 		if d.GroupId == o.replicas && o.replicas != "" {
 			for _, md := range d.Members {
-				if meta, err := md.GetMemberMetadata(); err == nil && meta != nil {
-					if m, err := DecodeMember(meta.UserData); err == nil {
-						next.Replicas[m.ID] = m
-					}
+				if m, _, err := decodeGroupMember(md); err == nil {
+					next.Replicas[m.ID] = m
 				}
 			}
 			continue
@@ -186,17 +184,12 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 		}
 		owners := map[int32]string{}
 		for _, md := range d.Members {
-			meta, err := md.GetMemberMetadata()
-			if err != nil || meta == nil {
-				continue
-			}
-			m, err := DecodeMember(meta.UserData)
+			m, asg, err := decodeGroupMember(md)
 			if err != nil {
 				continue
 			}
 			next.Members[m.ID] = m
-			asg, err := md.GetMemberAssignment()
-			if err != nil || asg == nil {
+			if asg == nil {
 				continue
 			}
 			for _, parts := range asg.Topics {
@@ -213,6 +206,33 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 	}
 	o.snap.Store(next)
 	return nil
+}
+
+// decodeGroupMember reads what another member of a group published: its
+// eventfold member data and its assignment (nil if it has none or it does
+// not decode). The bytes come from whoever joined the group: a member that
+// does not decode is skipped, and a decoder that panics on them is an error
+// here, never a crash of the refresh.
+func decodeGroupMember(md *sarama.GroupMemberDescription) (m Member, asg *sarama.ConsumerGroupMemberAssignment, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			m, asg, err = Member{}, nil, fmt.Errorf("interactive: member metadata: decoder panicked: %v", v)
+		}
+	}()
+	if md == nil {
+		return m, nil, fmt.Errorf("interactive: no member description")
+	}
+	meta, err := md.GetMemberMetadata()
+	if err != nil || meta == nil {
+		return m, nil, fmt.Errorf("interactive: member metadata: %v", err)
+	}
+	if m, err = DecodeMember(meta.UserData); err != nil {
+		return m, nil, err
+	}
+	if a, err := md.GetMemberAssignment(); err == nil {
+		asg = a
+	}
+	return m, asg, nil
 }
 
 func sameOwners(a, b map[string]map[int32]string) bool {

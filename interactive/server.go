@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -75,6 +78,9 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	if cfg.maxBody <= 0 || cfg.lookupDeadline <= 0 || cfg.forwardTimeout <= 0 {
 		return nil, fmt.Errorf("interactive: %w: limits and timeouts must be positive", eventfold.ErrInvalid)
 	}
+	if cfg.maxBody > limits.EventBytes {
+		return nil, fmt.Errorf("interactive: %w: max body %d bytes is above limits.EventBytes (%d): such an event cannot be produced", eventfold.ErrInvalid, cfg.maxBody, limits.EventBytes)
+	}
 	s := &Server{
 		store: store, own: own, self: self, producer: producer, cfg: cfg,
 		metrics: newMetrics(cfg.registerer),
@@ -87,7 +93,11 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 		}},
 	}
 	r := mux.NewRouter()
-	r.Use(s.instrument)
+	// Route on the encoded path: an id may hold "/" (sent as %2F), and
+	// "x%2Fevents" is the entity "x/events", not x's history. s.target
+	// unescapes the variables; forwards keep the encoded RequestURI.
+	r.UseEncodedPath()
+	r.Use(s.instrument, s.recoverPanics)
 	v1 := r.PathPrefix("/v1").Subrouter()
 	v1.Use(s.authenticate)
 	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
@@ -150,9 +160,44 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// recoverPanics turns a handler's panic into a logged 500 internal answer:
+// a panic never leaves the client with an empty reply. (A panic after the
+// answer's start was written aborts the connection instead.)
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw, ok := w.(*statusWriter)
+		if !ok {
+			sw = &statusWriter{ResponseWriter: w}
+		}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // the net/http sentinel is compared, never wrapped
+				panic(v)
+			}
+			s.cfg.logger.Error("handler panicked", slog.String("method", r.Method), slog.String("path", short(r.URL.EscapedPath())),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			if sw.status != 0 {
+				panic(http.ErrAbortHandler)
+			}
+			writeJSON(sw, http.StatusInternalServerError, apiError{Error: "internal error", Code: CodeInternal})
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) WriteHeader(code int) {

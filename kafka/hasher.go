@@ -39,8 +39,13 @@ func (p Partitioner) Hasher() func() hash.Hash32 {
 
 // Partition returns the partition of key among n, exactly as sarama's
 // hash partitioner (NewCustomHashPartitioner) computes it, so it agrees with
-// where the record was really written.
+// where the record was really written. n must be positive: callers check
+// the partition count first; for n <= 0 (no count known) it returns 0
+// rather than dividing by zero.
 func (p Partitioner) Partition(key string, n int32) int32 {
+	if n <= 0 {
+		return 0
+	}
 	h := p.Hasher()()
 	_, _ = h.Write([]byte(key))
 	part := int32(h.Sum32()) % n

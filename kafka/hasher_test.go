@@ -38,3 +38,15 @@ func TestPartitionMatchesSaramaArithmetic(t *testing.T) {
 		}
 	}
 }
+
+// A caller that knows no partition count yet (0) gets partition 0, not a
+// division by zero.
+func TestPartitionWithoutPartitionsDoesNotPanic(t *testing.T) {
+	for _, p := range []Partitioner{FNV1a, Murmur2} {
+		for _, n := range []int32{0, -1} {
+			if got := p.Partition("order-1", n); got != 0 {
+				t.Errorf("%s.Partition(order-1, %d) = %d, want 0", p, n, got)
+			}
+		}
+	}
+}

@@ -25,6 +25,8 @@ type CommandOptions struct {
 	ID string
 	// ExpectedVersion, if set, must equal the entity's version (If-Match).
 	ExpectedVersion *uint64
+	// MustExist requires the entity to exist, version >= 1 (If-Match: *).
+	MustExist bool
 }
 
 // CommandResult is a command carried out.
@@ -103,7 +105,7 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 		return CommandResult{}, err
 	}
 	exists := env.Version > 0
-	fp := fingerprint(cmd, opts.ExpectedVersion)
+	fp := fingerprint(cmd, opts)
 	if rec, ok := env.Command(opts.ID); ok {
 		if rec.Fingerprint != 0 && rec.Fingerprint != fp {
 			return CommandResult{}, fmt.Errorf("%w: %q named another command of %s %q", eventfold.ErrIdempotencyKeyReused, truncate(opts.ID, 64), entity, truncate(key, 64))
@@ -112,6 +114,9 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 	}
 	if opts.ExpectedVersion != nil && *opts.ExpectedVersion != env.Version {
 		return CommandResult{}, &ConflictError{Expected: *opts.ExpectedVersion, Current: env.Version}
+	}
+	if opts.MustExist && !exists {
+		return CommandResult{}, &ConflictError{Expected: 1, Current: env.Version}
 	}
 	decidedOn := env.Version
 	d, err := rt.typ.decide(env.State, exists, cmd)
@@ -229,14 +234,18 @@ func (rt *entityRuntime) envelope(part int32, key string) (Envelope, int, error)
 	return env, len(raw), nil
 }
 
-// fingerprint identifies a command request: its body and the version it
-// expects. 0 is kept for "unknown" (events written before fingerprints).
-func fingerprint(cmd []byte, expected *uint64) uint64 {
+// fingerprint identifies a command request: its body and what it expects
+// of the entity's version. 0 is kept for "unknown" (events written before
+// fingerprints).
+func fingerprint(cmd []byte, o CommandOptions) uint64 {
 	h := sha256.New()
 	h.Write(cmd)
-	if expected != nil {
+	if o.ExpectedVersion != nil {
 		h.Write([]byte{0})
-		h.Write(strconv.AppendUint(nil, *expected, 10))
+		h.Write(strconv.AppendUint(nil, *o.ExpectedVersion, 10))
+	}
+	if o.MustExist {
+		h.Write([]byte{0, '*'})
 	}
 	fp := binary.BigEndian.Uint64(h.Sum(nil))
 	return max(fp, 1)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/view"
 )
@@ -294,7 +295,7 @@ func (n *Node) Run(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    limits.HTTPHeaderBytes,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

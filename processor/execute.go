@@ -158,8 +158,12 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 	pos, err := pr.SendAll(sctx, recs)
 	cancel()
 	if err != nil {
-		p.permanent(err)
-		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrUnavailable, opts.ID, err)
+		var ce sarama.ConfigurationError
+		if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.As(err, &ce) {
+			// The broker's limit is below eventfold's: retrying cannot help.
+			return CommandResult{}, fmt.Errorf("%w: an event of command %s is larger than Kafka accepts: %v", eventfold.ErrStateTooLarge, truncate(opts.ID, 64), err)
+		}
+		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrUnavailable, truncate(opts.ID, 64), err)
 	}
 	last := pos[len(pos)-1]
 	if last.Partition != part {

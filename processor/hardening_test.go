@@ -2,6 +2,8 @@ package processor_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -634,4 +636,31 @@ func TestWithoutHistoryFoldsTheSame(t *testing.T) {
 		t.Errorf("%v events applied a second time", n)
 	}
 	check(r)
+}
+
+// A broker whose record limit is below eventfold's refuses a command's
+// events as too large: the command is 422 state_too_large (retrying cannot
+// help, so not 503), and the node keeps folding.
+func TestCommandRefusedByTheBrokerAsTooLargeIs422(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	r := startNotes(t, k.Brokers, t.TempDir())
+	admin, err := sarama.NewClusterAdmin(k.Brokers, eventfoldtest.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	max := "2000"
+	if err := admin.IncrementalAlterConfig(sarama.TopicResource, "notes-events", map[string]sarama.IncrementalAlterConfigsEntry{
+		"max.message.bytes": {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &max},
+	}, false); err != nil {
+		t.Fatal(err)
+	}
+	noise := make([]byte, 4000)
+	_, _ = rand.Read(noise) // random hex: compression cannot bring it under 2000
+	_, err = r.Execute(eventfoldtest.Context(t, time.Minute), "notes", "n", []byte(`{"type":"NoteMany","texts":["`+hex.EncodeToString(noise)+`"]}`), processor.CommandOptions{})
+	if !errors.Is(err, eventfold.ErrStateTooLarge) {
+		t.Fatalf("err = %v, want ErrStateTooLarge", err)
+	}
+	produce(t, k.Brokers, []kafka.Record{noteRecord(t, "n", "small")})
+	waitVersions(t, r.Processor, "notes", map[string]uint64{"n": 1})
 }

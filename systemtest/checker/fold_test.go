@@ -139,7 +139,7 @@ func TestFoldOrders(t *testing.T) {
 		o(5, `{"type":"ItemAdded","sku":"A","quantity":1,"price_cents":5}`), // duplicate sku
 		o(6, `{"type":"QuantityChanged","sku":"B","quantity":3}`),
 		o(7, `{"type":"QuantityChanged","sku":"C","quantity":3}`), // unknown sku
-		o(8, `{"type":"OrderShipped"}`),                            // not approved
+		o(8, `{"type":"OrderShipped"}`),                           // not approved
 		o(9, `{"type":"OrderApproved","approved_by":"ana"}`),
 		o(10, `{"type":"ItemAdded","sku":"D","quantity":1,"price_cents":5}`), // approved: no edits
 		o(11, `{"type":"OrderShipped","carrier":"DHL","tracking_number":"T1"}`),

@@ -230,6 +230,14 @@ func (f *Fold) CheckHistory(ctx context.Context, nodes []Node, sample int, seed 
 }
 
 func diffHistory(got []Listed, want []Event) string {
+	seen := map[[2]int64]bool{}
+	for _, g := range got {
+		k := [2]int64{int64(g.Partition), g.Offset}
+		if seen[k] {
+			return fmt.Sprintf("node lists event %d/%d twice (%d events listed, the fold has %d)", g.Partition, g.Offset, len(got), len(want))
+		}
+		seen[k] = true
+	}
 	for i := 0; i < min(len(got), len(want)); i++ {
 		g, w := got[i], want[i]
 		if g.Partition != w.Partition || g.Offset != w.Offset || g.Applied != w.Applied || g.Version != w.Version {

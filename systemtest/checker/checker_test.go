@@ -210,6 +210,9 @@ func TestCheckerReportsPlantedFaults(t *testing.T) {
 			v.(*Served).Version--
 		case kind == "history" && id == "order-09":
 			(*v.(*[]Listed))[2].Applied = true // the rejected OrderShipped
+		case kind == "history" && id == "order-12":
+			l := v.(*[]Listed) // an event listed twice
+			*l = append((*l)[:2], (*l)[1:]...)
 		case kind == "version" && id == "user-17":
 			s := v.(*Served)
 			if s.Version == 1 {
@@ -228,7 +231,7 @@ func TestCheckerReportsPlantedFaults(t *testing.T) {
 		{"mismatched", ids(rep.Nodes.Mismatched), []string{"orders/order-05"}},
 		{"applied twice", ids(rep.Nodes.AppliedTwice), []string{"users/user-13"}},
 		{"behind", ids(rep.Nodes.Behind), []string{"users/user-02"}},
-		{"history mismatched", ids(rep.History.Mismatched), []string{"orders/order-09", "users/user-17"}},
+		{"history mismatched", ids(rep.History.Mismatched), []string{"orders/order-09", "orders/order-12", "users/user-17"}},
 		{"errors", ids(append(rep.Nodes.Errors, rep.History.Errors...)), nil},
 	} {
 		if !slices.Equal(c.got, c.want) {

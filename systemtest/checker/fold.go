@@ -248,3 +248,31 @@ func mustJSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// Counts are what the fold did, over all entities.
+type Counts struct {
+	Events, Applied                        int
+	CommandEvents, CommandEventsNotApplied int // events with command headers; of them, not applied
+}
+
+// Counts counts the fold's events and outcomes.
+func (f *Fold) Counts() Counts {
+	var c Counts
+	for _, ents := range f.Entities {
+		for _, e := range ents {
+			for _, ev := range e.Events {
+				c.Events++
+				if ev.Applied {
+					c.Applied++
+				}
+				if ev.CommandID != "" {
+					c.CommandEvents++
+					if !ev.Applied {
+						c.CommandEventsNotApplied++
+					}
+				}
+			}
+		}
+	}
+	return c
+}

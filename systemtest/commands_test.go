@@ -40,7 +40,7 @@ func TestCommandsAndHistory(t *testing.T) {
 	waitReady(t, 90*time.Second, nodes...)
 	acks := newAcks(t)
 
-	const total, keysPerType, clients = 3000, 150, 12
+	const total, keysPerType, clients = 2000, 100, 12
 	var running atomic.Pointer[[]*proc]
 	running.Store(&nodes)
 	var attempted atomic.Int64

@@ -47,8 +47,9 @@ func TestCommandsAndHistory(t *testing.T) {
 	var accepted, conflicts, rejected, unavailable atomic.Int64
 	var multi atomic.Int64 // accepted commands of more than one event
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var wg sync.WaitGroup
+	// Also when the test fails early: no load goroutine outlives it.
+	defer func() { cancel(); wg.Wait() }()
 	client := &http.Client{Timeout: 10 * time.Second}
 	for c := 0; c < clients; c++ {
 		wg.Add(1)

@@ -72,8 +72,9 @@ func TestFailoverReadsWithStandbys(t *testing.T) {
 	sort.Slice(userKeys, func(i, j int) bool { return userKeys[i].id < userKeys[j].id })
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var wg sync.WaitGroup
+	// Also when the test fails early: no load goroutine outlives it.
+	defer func() { cancel(); wg.Wait() }()
 	// A writer: UserLoggedIn events to random users all through the reads.
 	var written atomic.Int64
 	var writeErr atomic.Value

@@ -63,7 +63,11 @@ took=$(( $(date +%s) - t0 ))
 		status=1
 	fi
 	echo
-	if [ "$status" = 0 ]; then echo "All system tests passed."; else echo "**Some system tests failed** (see the CI log)."; fi
+	if [ "$status" = 0 ]; then
+		echo "All system tests passed."
+	else
+		echo "**Some system tests failed**: $(grep -E '^--- FAIL' "$log" | awk '{print $3}' | paste -sd, - | sed 's/,/, /g') (see the CI log)."
+	fi
 } > docs/reliability.md
 rm -f "$report" "$report.checker"
 cat docs/reliability.md

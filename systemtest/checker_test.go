@@ -1,185 +1,139 @@
 package systemtest
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"math/rand"
-	"strings"
-	"sync"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/demo/orders"
-	"github.com/eventfold/eventfold/demo/users"
-	"github.com/eventfold/eventfold/interactive"
-	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/systemtest/checker"
 )
 
-// folded is what an independent fold of the events topic says an entity is.
-type folded struct {
-	state   []byte
-	version uint64
-	offset  int64
+// The system tests check the cluster with systemtest/checker: an
+// independent fold of the events topics (its own Kafka client, decoding and
+// rules), the load generators' acknowledged writes against the topics, and
+// every entity, plus a sample of histories, against the fold.
+
+// newAcks opens the test's log of acknowledged writes.
+func newAcks(t *testing.T) *checker.AckLog {
+	t.Helper()
+	l, err := checker.CreateAckLog(filepath.Join(t.TempDir(), "acks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
-// independentFold reads the events topics of app from Kafka and folds them
-// with the domain's Evolve directly (no eventfold code on the path), in
-// offset order per partition, skipping rejected events.
-func independentFold(t *testing.T, app string) map[string]map[string]folded {
-	t.Helper()
-	out := map[string]map[string]folded{}
-	ctx := ctxFor(t, 5*time.Minute)
-	for _, entity := range []string{"orders", "users"} {
-		msgs, err := kafka.ReadAll(ctx, brokers, saramaConfig(), app+"-"+entity+"-events")
-		if err != nil {
-			t.Fatalf("read %s events: %v", entity, err)
-		}
-		ords := map[string]orders.Order{}
-		usrs := map[string]users.User{}
-		vers := map[string]uint64{}
-		offs := map[string]int64{}
-		for _, m := range msgs {
-			key := string(m.Key)
-			switch entity {
-			case "orders":
-				ev, err := orders.Events.Decode(m.Value)
-				if err != nil {
-					continue
-				}
-				s, err := orders.Evolve(ords[key], ev)
-				if err != nil {
-					continue
-				}
-				ords[key] = s
-			case "users":
-				ev, err := users.Events.Decode(m.Value)
-				if err != nil {
-					continue
-				}
-				s, err := users.Evolve(usrs[key], ev)
-				if err != nil {
-					continue
-				}
-				usrs[key] = s
-			}
-			vers[key]++
-			offs[key] = m.Offset
-		}
-		res := map[string]folded{}
-		for k, v := range vers {
-			var b []byte
-			if entity == "orders" {
-				b, _ = json.Marshal(ords[k])
-			} else {
-				b, _ = json.Marshal(usrs[k])
-			}
-			res[k] = folded{state: b, version: v, offset: offs[k]}
-		}
-		out[entity] = res
+func eventTopics(app string) map[string]string {
+	m := map[string]string{}
+	for _, e := range checker.Entities() {
+		m[e] = app + "-" + e + "-events"
+	}
+	return m
+}
+
+func checkerNodes(nodes []*proc) []checker.Node {
+	var out []checker.Node
+	for _, n := range nodes {
+		out = append(out, &checker.HTTPNode{ID: n.id, URL: n.url})
 	}
 	return out
 }
 
-// compareResult counts what the cluster serves against the independent fold.
-type compareResult struct {
-	checked, mismatched, behind, ahead, errors int
-	first                                      string
-}
+// historySample is how many entities' histories each check lists.
+const historySample = 25
 
-// compare reads every entity from a random node and compares state and
-// version. behind = version lower than the fold (lost or not yet applied),
-// ahead = higher (applied twice).
-func compare(ctx context.Context, want map[string]map[string]folded, nodes []*proc) compareResult {
-	var mu sync.Mutex
-	var res compareResult
-	type job struct{ entity, id string }
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func(seed int64) {
-			defer wg.Done()
-			rng := rand.New(rand.NewSource(seed))
-			for j := range jobs {
-				n := nodes[rng.Intn(len(nodes))]
-				a, err := interactive.NewClient(n.url, "").Get(ctx, j.entity, j.id)
-				w := want[j.entity][j.id]
-				mu.Lock()
-				res.checked++
-				switch {
-				case err != nil:
-					res.errors++
-					if res.first == "" {
-						res.first = fmt.Sprintf("%s/%s via %s: %v", j.entity, j.id, n.id, err)
-					}
-				case a.Version < w.version:
-					res.behind++
-				case a.Version > w.version:
-					res.ahead++
-					if res.first == "" {
-						res.first = fmt.Sprintf("%s/%s: version %d > independent %d", j.entity, j.id, a.Version, w.version)
-					}
-				case !bytes.Equal(compact(a.State), w.state):
-					res.mismatched++
-					if res.first == "" {
-						res.first = fmt.Sprintf("%s/%s:\n got %s\nwant %s", j.entity, j.id, a.State, w.state)
-					}
-				}
-				mu.Unlock()
-			}
-		}(int64(w))
-	}
-	for entity, ids := range want {
-		for id := range ids {
-			jobs <- job{entity, id}
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	return res
-}
-
-func compact(b []byte) []byte {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return b
-	}
-	return buf.Bytes()
-}
-
-func (r compareResult) ok() bool {
-	return r.mismatched == 0 && r.behind == 0 && r.ahead == 0 && r.errors == 0
-}
-
-func (r compareResult) String() string {
-	s := fmt.Sprintf("checked %d, mismatched %d, behind %d, ahead %d, errors %d", r.checked, r.mismatched, r.behind, r.ahead, r.errors)
-	if r.first != "" {
-		s += "; first: " + strings.SplitN(r.first, "\n", 2)[0]
-	}
-	return s
-}
-
-// checkConverges re-compares until the cluster matches the fold (the fold
-// may still be catching up) or the timeout; it fails on applied-twice at once.
-func checkConverges(t *testing.T, want map[string]map[string]folded, nodes []*proc, timeout time.Duration) compareResult {
+// verify reads the acks and the events topics, folds them, and compares the
+// nodes until they converge (or timeout); a wrong entity (state differs at
+// the same version, or applied twice) or a lost write fails at once. It
+// records the checker's numbers for docs/reliability.md and fails the test
+// unless all is well.
+func verify(t *testing.T, app string, acks *checker.AckLog, nodes []*proc, timeout time.Duration) (*checker.Fold, checker.Report) {
 	t.Helper()
+	if err := acks.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	acked, err := checker.ReadAcks(acks.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fold, err := checker.Load(ctxFor(t, 5*time.Minute), brokers, eventTopics(app))
+	if err != nil {
+		t.Fatalf("checker: %v", err)
+	}
+	var rep checker.Report
+	rep.Acks = fold.CheckAcks(acked)
+	cn := checkerNodes(nodes)
 	deadline := time.Now().Add(timeout)
-	for {
-		res := compare(ctxFor(t, 5*time.Minute), want, nodes)
-		if res.ok() {
-			return res
+	for seed := int64(1); ; seed++ {
+		rep.Nodes = fold.CompareNodes(ctxFor(t, 5*time.Minute), cn, seed)
+		if rep.Nodes.Wrong() || rep.Nodes.Converged() || time.Now().After(deadline) {
+			break
 		}
-		if res.ahead > 0 || res.mismatched > 0 {
-			t.Fatalf("cluster disagrees with the independent fold: %v", res)
-		}
-		if time.Now().After(deadline) {
+		time.Sleep(time.Second) // polling: the nodes may still be folding
+	}
+	if rep.Nodes.Converged() && !rep.Nodes.Wrong() {
+		rep.History = fold.CheckHistory(ctxFor(t, 5*time.Minute), cn, historySample, 1)
+	}
+	recordChecker(t, rep)
+	if !rep.OK() {
+		if !rep.Nodes.Converged() {
 			for _, n := range nodes {
 				t.Logf("%s log tail:\n%s", n.id, n.tail(15))
 			}
-			t.Fatalf("cluster did not converge in %v: %v", timeout, res)
 		}
-		time.Sleep(time.Second)
+		for _, l := range [][]checker.Finding{rep.Acks.Missing, rep.Acks.NotApplied, rep.Nodes.AppliedTwice, rep.Nodes.Mismatched,
+			rep.Nodes.Behind, rep.Nodes.Errors, rep.History.Mismatched, rep.History.Errors} {
+			for i, f := range l {
+				if i == 5 {
+					t.Logf("... and %d more", len(l)-5)
+					break
+				}
+				t.Log(f)
+			}
+		}
+		t.Errorf("checker: %v", rep)
 	}
+	return fold, rep
+}
+
+// recordChecker appends the check's numbers to the checker totals file
+// (EVENTFOLD_SYSTEMTEST_REPORT + ".checker"), which run.sh sums into
+// docs/reliability.md: test, acks checked, missing, command not applied,
+// entities checked, mismatched, applied twice, behind, errors, history
+// entities, history versions, history mismatched.
+func recordChecker(t *testing.T, r checker.Report) {
+	if reportPath == "" {
+		return
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	f, err := os.OpenFile(reportPath+".checker", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("checker report: %v", err)
+		return
+	}
+	defer f.Close()
+	fields := []int{r.Acks.Checked, len(r.Acks.Missing), len(r.Acks.NotApplied), r.Nodes.Checked, len(r.Nodes.Mismatched),
+		len(r.Nodes.AppliedTwice), len(r.Nodes.Behind), len(r.Nodes.Errors) + len(r.History.Errors),
+		r.History.Entities, r.History.Versions, len(r.History.Mismatched)}
+	line := t.Name()
+	for _, v := range fields {
+		line += "\t" + strconv.Itoa(v)
+	}
+	fmt.Fprintln(f, line)
+}
+
+// summary is a report row's result cell.
+func summary(r checker.Report) string {
+	s := fmt.Sprintf("checker: %d acknowledged writes, %d missing, %d commands not applied; %d entities, %d mismatched, %d applied twice, %d behind, %d errors; history of %d entities (%d events, %d version=N): %d mismatched",
+		r.Acks.Checked, len(r.Acks.Missing), len(r.Acks.NotApplied), r.Nodes.Checked, len(r.Nodes.Mismatched), len(r.Nodes.AppliedTwice),
+		len(r.Nodes.Behind), len(r.Nodes.Errors)+len(r.History.Errors), r.History.Entities, r.History.Events, r.History.Versions, len(r.History.Mismatched))
+	if !r.OK() {
+		s = "**FAILED** " + s
+	}
+	return s
 }

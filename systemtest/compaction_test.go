@@ -15,6 +15,7 @@ import (
 // Many updates to few keys: Kafka compacts the changelog, and a node that
 // recovers from the compacted changelog alone serves the same state.
 func TestChangelogIsCompacted(t *testing.T) {
+	needKafka(t)
 	app := uniqueApp("compact")
 	ctx := ctxFor(t, 5*time.Minute)
 	tableCfg := map[string]string{
@@ -123,21 +124,25 @@ func TestChangelogIsCompacted(t *testing.T) {
 	// Recover from the compacted changelog alone and compare.
 	p2, cancel2, done2 := run(t.TempDir())
 	defer func() { cancel2(); <-done2 }()
+	equal := 0
 	for u := 0; u < 10; u++ {
 		id := fmt.Sprintf("u-%d", u)
 		e2, err := p2.Get(ctx, "users", id)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s after recovery: %v", id, err)
+			continue
 		}
 		want := uint64(2001 + extra)
-		if e2.Version != want {
-			t.Errorf("%s recovered at version %d, want %d", id, e2.Version, want)
-		}
 		var st users.User
-		if err := jsonUnmarshal(e2.State, &st); err != nil || st.Logins != int(e2.Version-1) {
+		switch {
+		case e2.Version != want:
+			t.Errorf("%s recovered at version %d, want %d", id, e2.Version, want)
+		case jsonUnmarshal(e2.State, &st) != nil || st.Logins != int(e2.Version-1):
 			t.Errorf("%s recovered state %s (logins should be %d)", id, e2.State, e2.Version-1)
+		default:
+			equal++
 		}
 	}
-	report(t, "| changelog compaction | %d writes to 10 keys | compacted to %d records in %.1fs (from %d) | recovered from the compacted changelog alone: 10 of 10 users equal |",
-		20_010+10*extra, after, time.Since(start).Seconds(), before)
+	report(t, "| changelog compaction | %d writes to 10 keys | compacted to %d records in %.1fs (from %d) | recovered from the compacted changelog alone: %d of 10 users equal |",
+		20_010+10*extra, after, time.Since(start).Seconds(), before, equal)
 }

@@ -70,6 +70,7 @@ func TestCommandsAndHistory(t *testing.T) {
 				}
 				body := decideBody(rng, entity, id, version)
 				req, _ := http.NewRequest(http.MethodPost, n.url+"/v1/"+entity+"/"+id+"/commands?expected_version="+strconv.FormatUint(version, 10), bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set(interactive.HeaderIdempotencyKey, fmt.Sprintf("%d-%d-%d", seed, c, i))
 				resp, err := client.Do(req)
 				if err != nil {

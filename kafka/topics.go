@@ -139,8 +139,13 @@ func ensureTopics(ctx context.Context, brokers []string, base *sarama.Config, sp
 
 func transientTopicErr(err error) bool {
 	return errors.Is(err, sarama.ErrUnknownTopicOrPartition) || errors.Is(err, sarama.ErrLeaderNotAvailable) ||
-		errors.Is(err, sarama.ErrNotController) || errors.Is(err, sarama.ErrRequestTimedOut)
+		errors.Is(err, sarama.ErrNotController) || errors.Is(err, sarama.ErrRequestTimedOut) || errors.Is(err, errMetadataLag)
 }
+
+// errMetadataLag: a topic another node just created is not described yet.
+// On real Kafka with several nodes starting at once this outlasted the 2 s
+// of the first wait; it is retried like the other transient errors.
+var errMetadataLag = errors.New("metadata of a just-created topic not visible yet")
 
 func ensureTopic(admin sarama.ClusterAdmin, spec TopicSpec, create bool) (TopicState, error) {
 	st := TopicState{Spec: spec}
@@ -183,7 +188,7 @@ func ensureTopic(admin sarama.ClusterAdmin, spec TopicSpec, create bool) (TopicS
 				if err != nil {
 					return st, fmt.Errorf("kafka: describe %s after concurrent create: %w", spec.Name, err)
 				}
-				return st, fmt.Errorf("kafka: %s topic %s exists (concurrent create) but its metadata did not show up", spec.Kind, spec.Name)
+				return st, fmt.Errorf("kafka: %s topic %s exists (concurrent create) but %w", spec.Kind, spec.Name, errMetadataLag)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -68,8 +69,8 @@ func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > processor.MaxHistoryPage {
-			return fmt.Errorf("%w: limit=%q, want 1..%d", eventfold.ErrInvalid, l, processor.MaxHistoryPage)
+		if err != nil || n < 1 || n > limits.HistoryPageEvents {
+			return fmt.Errorf("%w: limit=%q, want 1..%d", eventfold.ErrInvalid, l, limits.HistoryPageEvents)
 		}
 		limit = n
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
+	"github.com/eventfold/eventfold/node"
 )
 
 // payloadProbe decodes an event payload keeping only its length and the
@@ -238,5 +239,42 @@ func TestConcurrentFullHistoryReadsStayWithinPageBytes(t *testing.T) {
 	}
 	if pages[0] < 2 {
 		t.Errorf("the history came in %d page(s): pages are not bounded in bytes", pages[0])
+	}
+}
+
+// node.Config.HistoryPageBytes (serve --history-page-bytes) bounds the
+// pages the HTTP API serves.
+func TestHistoryPageBytesFromNodeConfig(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	c := eventfoldtest.StartNodes(t, k, 1, entities(), func(cfg *node.Config) { cfg.HistoryPageBytes = 64 })
+	nd := c.Nodes()[0]
+	ctx := eventfoldtest.Context(t, time.Minute)
+	for v := 1; v <= 7; v++ {
+		if _, err := nd.Client.Append(ctx, "registers", "small", setEvent(fmt.Sprint("v", v))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventfoldtest.Eventually(t, 20*time.Second, func() error {
+		if ans, err := nd.Client.Get(ctx, "registers", "small"); err != nil || ans.Version != 7 {
+			return fmt.Errorf("%+v %v", ans, err)
+		}
+		return nil
+	})
+	// Each payload is {"type":"Set","v":"vN"}, 25 bytes: two fit in 64.
+	var sizes []int
+	after := int64(-1)
+	for {
+		page, err := nd.Client.History(ctx, "registers", "small", after, limits.HistoryPageEvents)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(page.Events))
+		if page.Next == nil {
+			break
+		}
+		after = *page.Next
+	}
+	if fmt.Sprint(sizes) != "[2 2 2 1]" {
+		t.Errorf("page sizes %v, want [2 2 2 1]", sizes)
 	}
 }

@@ -79,7 +79,9 @@ func TestStateAtFoldsEventsAsTheyAreFetched(t *testing.T) {
 	if want := events * (events - 1) / 2; sum != want {
 		t.Fatalf("state at version %d: sum %d, want %d", events, sum, want)
 	}
-	const bound = 12 << 20 // one event, one fetch, the collector's slack
+	// One event, one fetch, the decode, and the collector's slack (GOGC 10
+	// of a ~80 MB heap); all 40 events at once are 36 MB by themselves.
+	const bound = 20 << 20
 	t.Logf("StateAt over %d events of %d KB: heap grew %d MB (bound %d MB)", events, size/1000, growth>>20, bound>>20)
 	if growth > bound {
 		t.Errorf("StateAt grew the heap by %d MB, bound %d MB", growth>>20, bound>>20)

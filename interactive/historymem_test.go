@@ -112,8 +112,8 @@ func streamHistoryPage(ctx context.Context, url string, each func(streamedEvent)
 // are bounded in bytes, fetched within the bound and encoded event by
 // event, so the node's heap grows by about readers × (page bytes + one
 // fetch), not by readers × the entity's history: with unbounded pages the
-// same reads grew the heap by 572 MB (GOGC 10; 774 MB at GOGC 100),
-// bounded ~50 MB (~150 MB).
+// same reads grew the heap by 570–680 MB (GOGC 10, as here; 774 MB at
+// GOGC 100), with bounded pages by 42–49 MB (149 MB at GOGC 100).
 func TestConcurrentFullHistoryReadsStayWithinPageBytes(t *testing.T) {
 	const (
 		size    = 900_000

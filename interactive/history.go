@@ -1,10 +1,12 @@
 package interactive
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -67,22 +69,80 @@ func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		out := HistoryResponse{Entity: entity, ID: id, Events: []HistoryEvent{}, Limit: limit}
-		if page.Next >= 0 {
-			out.Next = &page.Next
-		}
-		for _, e := range page.Events {
-			payload := json.RawMessage(e.Payload)
-			if !json.Valid(e.Payload) {
-				payload, _ = json.Marshal(string(e.Payload))
-			}
-			out.Events = append(out.Events, HistoryEvent{Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp,
-				Type: e.Type, Applied: e.Applied, Version: e.Version, Payload: payload})
-		}
 		w.Header().Set(HeaderServedBy, s.self.ID)
-		writeJSON(w, http.StatusOK, out)
+		if err := writeHistory(w, entity, id, limit, page); err != nil {
+			// The status is sent: the client sees a cut body, nothing else to do.
+			s.cfg.logger.Debug("history response cut", slog.String("entity", entity), slog.String("id", id), slog.Any("error", err))
+		}
 		return nil
 	})
+}
+
+// writeHistory writes page as a HistoryResponse, byte for byte what
+// writeJSON would, but piece by piece: the head, each event encoded and
+// written on its own, the tail. Beside the page (whose payloads are bounded
+// by the processor's page bytes) it holds one encoded event, not the whole
+// encoded page.
+func writeHistory(w http.ResponseWriter, entity, id string, limit int, page processor.HistoryPage) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // HTML-escaping, as writeJSON's
+	put := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		return nil
+	}
+	flush := func() error {
+		_, err := w.Write(buf.Bytes())
+		buf.Reset()
+		return err
+	}
+	buf.WriteString(`{"entity":`)
+	if err := put(entity); err != nil {
+		return err
+	}
+	buf.WriteString(`,"id":`)
+	if err := put(id); err != nil {
+		return err
+	}
+	buf.WriteString(`,"events":[`)
+	for i, e := range page.Events {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		ev := HistoryEvent{Partition: e.Partition, Offset: e.Offset, Timestamp: e.Timestamp,
+			Type: e.Type, Applied: e.Applied, Version: e.Version, Payload: e.Payload}
+		if len(e.Payload) == 0 {
+			ev.Payload = json.RawMessage(`""`)
+		}
+		if err := put(ev); err != nil {
+			// Not JSON: the payload goes as a string.
+			ev.Payload, _ = json.Marshal(string(e.Payload))
+			if err := put(ev); err != nil {
+				return err
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	var next *int64
+	if page.Next >= 0 {
+		next = &page.Next
+	}
+	buf.WriteString(`],"next":`)
+	if err := put(next); err != nil {
+		return err
+	}
+	buf.WriteString(`,"limit":`)
+	if err := put(limit); err != nil {
+		return err
+	}
+	buf.WriteString("}\n")
+	return flush()
 }
 
 // atOwner runs fn where key's partition is owned: here, or by one forward;

@@ -1,9 +1,10 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -38,37 +39,85 @@ func NewFetcher(brokers []string, base *sarama.Config) (*Fetcher, error) {
 // Close closes the connections.
 func (f *Fetcher) Close() error { return f.client.Close() }
 
-// FetchOffsets returns the records at offsets of topic/partition (in
-// offset order). A missing offset (deleted, compacted) is an error.
+// FetchOffsets returns the records at offsets of topic/partition (in the
+// order of offsets). A missing offset (deleted, compacted) is an error.
 // maxBytes bounds each fetch response (a larger first batch still comes
-// whole): small for one record, larger for many neighbouring ones.
+// whole): small for one record, larger for many neighbouring ones. Only the
+// records asked for are kept, each in its own memory (see EachOffset).
 func (f *Fetcher) FetchOffsets(ctx context.Context, topic string, partition int32, offsets []int64, maxBytes int32) ([]Fetched, error) {
 	want := append([]int64(nil), offsets...)
-	sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
+	slices.Sort(want)
+	want = slices.Compact(want)
 	got := make(map[int64]Fetched, len(want))
-	for _, off := range want {
-		if _, ok := got[off]; ok {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		recs, err := f.fetchFrom(topic, partition, off, maxBytes)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
-			got[r.Offset] = r
-		}
-		if _, ok := got[off]; !ok {
-			return nil, fmt.Errorf("kafka: %s/%d has no record at offset %d", topic, partition, off)
-		}
+	err := f.EachOffset(ctx, topic, partition, want, maxBytes, func(r Fetched) bool {
+		got[r.Offset] = r
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Fetched, len(offsets))
 	for i, off := range offsets {
 		out[i] = got[off]
 	}
 	return out, nil
+}
+
+// EachOffset calls fn with the record at each of offsets (ascending) of
+// topic/partition, in order, fetching as it goes, until fn returns false.
+// A missing offset (deleted, compacted) is an error. maxBytes bounds each
+// fetch response as in FetchOffsets.
+//
+// Memory: one fetch response is held at a time. The records passed to fn
+// are copied out of it (key, value, headers), so a record fn keeps does not
+// keep its whole fetch response alive, and records fn was not asked about
+// (other keys' events between the offsets) are dropped with the response.
+func (f *Fetcher) EachOffset(ctx context.Context, topic string, partition int32, offsets []int64, maxBytes int32, fn func(Fetched) bool) error {
+	if !slices.IsSorted(offsets) {
+		return fmt.Errorf("kafka: EachOffset %s/%d: offsets not in ascending order", topic, partition)
+	}
+	for i := 0; i < len(offsets); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		recs, err := f.fetchFrom(topic, partition, offsets[i], maxBytes)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 || recs[len(recs)-1].Offset < offsets[i] {
+			return fmt.Errorf("kafka: %s/%d has no record at offset %d", topic, partition, offsets[i])
+		}
+		// A fetch starts with the whole batch holding offsets[i] and may
+		// run past it; take every wanted offset it covers.
+		last := recs[len(recs)-1].Offset
+		for j := 0; i < len(offsets) && offsets[i] <= last; i++ {
+			for recs[j].Offset < offsets[i] {
+				j++
+			}
+			if recs[j].Offset != offsets[i] {
+				return fmt.Errorf("kafka: %s/%d has no record at offset %d", topic, partition, offsets[i])
+			}
+			if !fn(detach(recs[j])) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// detach copies r's bytes, which sarama decodes as slices of the whole
+// fetch response.
+func detach(r Fetched) Fetched {
+	r.Key = bytes.Clone(r.Key)
+	r.Value = bytes.Clone(r.Value)
+	if r.Headers != nil {
+		hs := make([]*sarama.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			hs[i] = &sarama.RecordHeader{Key: bytes.Clone(h.Key), Value: bytes.Clone(h.Value)}
+		}
+		r.Headers = hs
+	}
+	return r
 }
 
 // fetchFrom returns the records of one fetch at offset (a batch or more).

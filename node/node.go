@@ -56,6 +56,11 @@ type Config struct {
 	OwnershipInterval time.Duration
 	// ShutdownTimeout bounds the graceful HTTP shutdown; default 10s.
 	ShutdownTimeout time.Duration
+	// HistoryPageBytes bounds the event payload bytes of one page of
+	// GET /v1/{entity}/{id}/events (processor.WithHistoryPageBytes); a page
+	// ends early and its "next" continues. Default (0)
+	// limits.HistoryPageBytes, 4 MiB.
+	HistoryPageBytes int
 	// ProcessorOptions are appended to the options the node derives.
 	ProcessorOptions []processor.Option
 }
@@ -217,6 +222,9 @@ func (n *Node) buildProcessor(onAssign func()) (*processor.Processor, error) {
 	}
 	if cfg.TopicPrefix != "" {
 		popts = append(popts, processor.WithTopicPrefix(cfg.TopicPrefix))
+	}
+	if cfg.HistoryPageBytes != 0 {
+		popts = append(popts, processor.WithHistoryPageBytes(cfg.HistoryPageBytes))
 	}
 	popts = append(popts, cfg.ProcessorOptions...)
 	return processor.New(cfg.Brokers, cfg.Entities, popts...)

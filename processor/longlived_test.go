@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -109,8 +110,8 @@ func TestLongLivedEntity(t *testing.T) {
 			t.Logf("state at v%d of 100k: %v", v, time.Since(began))
 		}
 	}
-	page, err := r.History(ctx, "counters", "long", -1, processor.MaxHistoryPage)
-	if err != nil || len(page.Events) != processor.MaxHistoryPage || page.Next < 0 {
+	page, err := r.History(ctx, "counters", "long", -1, limits.HistoryPageEvents)
+	if err != nil || len(page.Events) != limits.HistoryPageEvents || page.Next < 0 {
 		t.Fatalf("first history page: %d events, next %d, %v", len(page.Events), page.Next, err)
 	}
 	// The last page, found without walking the rest.

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 )
 
 // Option configures a Processor.
@@ -38,6 +39,7 @@ type config struct {
 	topicPrefix   string
 	history       bool
 	historyFanout int
+	historyBytes  int
 }
 
 func defaultConfig() config {
@@ -51,6 +53,7 @@ func defaultConfig() config {
 		startTimeout:  time.Minute,
 		history:       true,
 		historyFanout: 64,
+		historyBytes:  limits.HistoryPageBytes,
 	}
 }
 
@@ -67,6 +70,9 @@ func (c *config) validate() error {
 	}
 	if c.historyFanout < 2 || c.historyFanout > 4096 {
 		errs = append(errs, fmt.Errorf("history fanout = %d, want 2..4096", c.historyFanout))
+	}
+	if c.historyBytes < 1 {
+		errs = append(errs, fmt.Errorf("history page bytes = %d, want >= 1", c.historyBytes))
 	}
 	if c.replication < 0 {
 		errs = append(errs, fmt.Errorf("replication = %d, want >= 1 (or 0 for min(3, brokers))", c.replication))
@@ -163,3 +169,12 @@ func WithoutHistory() Option { return optionFunc(func(c *config) { c.history = f
 // WithHistoryFanout sets K, the events per sealed history node and the
 // pointers per inner node (docs/history.md). Default 64.
 func WithHistoryFanout(k int) Option { return optionFunc(func(c *config) { c.historyFanout = k }) }
+
+// WithHistoryPageBytes bounds the event payload bytes of one page of
+// History (GET /v1/{entity}/{id}/events): a page ends before the event that
+// would take it past n bytes, and its Next continues from there. A page
+// always holds at least one event, so an event larger than n comes alone.
+// The events of a page are fetched within the bound: a History call holds
+// at most n payload bytes plus one fetch response (up to 1 MiB, or one
+// record batch). Default limits.HistoryPageBytes (4 MiB).
+func WithHistoryPageBytes(n int) Option { return optionFunc(func(c *config) { c.historyBytes = n }) }

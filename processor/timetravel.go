@@ -7,10 +7,8 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 )
-
-// MaxHistoryPage bounds one page of GET /v1/{entity}/{id}/events.
-const MaxHistoryPage = 1000
 
 // HistoryEvent is one event of an entity, as the history lists it.
 type HistoryEvent struct {
@@ -28,6 +26,9 @@ type HistoryPage struct {
 	Events []HistoryEvent
 	// Next is the offset to pass as after for the next page; -1 at the end.
 	Next int64
+	// Bytes is the sum of the events' payload sizes (see
+	// WithHistoryPageBytes).
+	Bytes int
 }
 
 // item is a subtree of an entity's history forest, oldest first: a pointer
@@ -151,15 +152,19 @@ func (p *Processor) ownedEnvelope(entity, key string) (*entityRuntime, int32, *E
 }
 
 // History lists key's events after offset after (-1: from the first), at
-// most limit (1..MaxHistoryPage), with the fold's verdict on each.
+// most limit (1..limits.HistoryPageEvents) and at most the page byte bound
+// of payload (WithHistoryPageBytes; at least one event), with the fold's
+// verdict on each. The page's Next continues after its last event.
 func (p *Processor) History(ctx context.Context, entity, key string, after int64, limit int) (HistoryPage, error) {
-	if limit < 1 || limit > MaxHistoryPage {
-		return HistoryPage{}, fmt.Errorf("%w: limit %d, want 1..%d", eventfold.ErrInvalid, limit, MaxHistoryPage)
+	if limit < 1 || limit > limits.HistoryPageEvents {
+		return HistoryPage{}, fmt.Errorf("%w: limit %d, want 1..%d", eventfold.ErrInvalid, limit, limits.HistoryPageEvents)
 	}
 	rt, part, env, err := p.ownedEnvelope(entity, key)
 	if err != nil {
 		return HistoryPage{}, err
 	}
+	// The index entries are small: pick up to limit of them, then fetch
+	// their events until the byte bound.
 	var picked []IndexEntry
 	var versions []uint64
 	more := false
@@ -190,27 +195,42 @@ func (p *Processor) History(ctx context.Context, entity, key string, after int64
 	if len(picked) == 0 {
 		return page, nil
 	}
-	recs, err := p.fetchEvents(ctx, rt, part, picked)
+	bound := p.cfg.historyBytes
+	i := 0
+	err = p.eachEvent(ctx, rt, part, picked, func(r kafka.Fetched) bool {
+		if i > 0 && page.Bytes+len(r.Value) > bound {
+			more = true // this event starts the next page
+			return false
+		}
+		e := picked[i]
+		typ, _ := rt.typ.CheckEvent(r.Value)
+		page.Events = append(page.Events, HistoryEvent{
+			Partition: part, Offset: e.Offset, Timestamp: time.UnixMilli(e.Time).UTC(), Type: typ,
+			Payload: r.Value, Applied: e.Applied, Version: versions[i],
+		})
+		page.Bytes += len(r.Value)
+		i++
+		if page.Bytes >= bound && i < len(picked) {
+			more = true
+			return false
+		}
+		return true
+	})
 	if err != nil {
 		return HistoryPage{}, err
 	}
-	for i, e := range picked {
-		typ, _ := rt.typ.CheckEvent(recs[i].Value)
-		page.Events = append(page.Events, HistoryEvent{
-			Partition: part, Offset: e.Offset, Timestamp: time.UnixMilli(e.Time).UTC(), Type: typ,
-			Payload: recs[i].Value, Applied: e.Applied, Version: versions[i],
-		})
-	}
 	if more {
-		page.Next = picked[len(picked)-1].Offset
+		page.Next = page.Events[len(page.Events)-1].Offset
 	}
 	return page, nil
 }
 
-func (p *Processor) fetchEvents(ctx context.Context, rt *entityRuntime, part int32, entries []IndexEntry) ([]kafka.Fetched, error) {
+// eachEvent calls fn with the events at entries' offsets, in order, until
+// fn returns false; it holds one fetch response at a time.
+func (p *Processor) eachEvent(ctx context.Context, rt *entityRuntime, part int32, entries []IndexEntry, fn func(kafka.Fetched) bool) error {
 	f, err := p.fetcher()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	offs := make([]int64, len(entries))
 	for i, e := range entries {
@@ -219,11 +239,10 @@ func (p *Processor) fetchEvents(ctx context.Context, rt *entityRuntime, part int
 	// Neighbouring events share a fetch; spread-out ones cost one each.
 	span := offs[len(offs)-1] - offs[0] + 1
 	maxBytes := int32(min(max(span*256, 16<<10), 1<<20))
-	recs, err := f.FetchOffsets(ctx, rt.typ.topic, part, offs, maxBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: events of %s: %v", eventfold.ErrUnavailable, rt.typ.name, err)
+	if err := f.EachOffset(ctx, rt.typ.topic, part, offs, maxBytes, fn); err != nil {
+		return fmt.Errorf("%w: events of %s: %v", eventfold.ErrUnavailable, rt.typ.name, err)
 	}
-	return recs, nil
+	return nil
 }
 
 // StateAt folds key's own events up to version (if asOf is zero) or up to
@@ -302,16 +321,25 @@ func (p *Processor) StateAt(ctx context.Context, entity, key string, version uin
 			apply = append(apply, e)
 		}
 	}
-	recs, err := p.fetchEvents(ctx, rt, part, apply)
+	// Fold as the events arrive: one event and the state in memory, not
+	// the leaf's events all at once.
+	state, exists := base, leafBefore > 0
+	var foldErr error
+	i := 0
+	err = p.eachEvent(ctx, rt, part, apply, func(r kafka.Fetched) bool {
+		if state, _, foldErr = rt.typ.apply(state, exists, r.Value); foldErr != nil {
+			foldErr = fmt.Errorf("processor: refolding %s %q at offset %d: %w", entity, key, apply[i].Offset, foldErr)
+			return false
+		}
+		exists = true
+		i++
+		return true
+	})
 	if err != nil {
 		return Entry{}, err
 	}
-	state, exists := base, leafBefore > 0
-	for i, r := range recs {
-		if state, _, err = rt.typ.apply(state, exists, r.Value); err != nil {
-			return Entry{}, fmt.Errorf("processor: refolding %s %q at offset %d: %w", entity, key, apply[i].Offset, err)
-		}
-		exists = true
+	if foldErr != nil {
+		return Entry{}, foldErr
 	}
 	last := apply[len(apply)-1]
 	return Entry{Entity: entity, Key: key, State: state, Version: version, Partition: part, Offset: last.Offset,

@@ -12,6 +12,7 @@ import (
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 )
 
@@ -219,7 +220,7 @@ func TestTimeTravel(t *testing.T) {
 			}
 		}
 	}
-	if _, err := r.History(context.Background(), "counters", "long", -1, processor.MaxHistoryPage+1); !errors.Is(err, eventfold.ErrInvalid) {
+	if _, err := r.History(context.Background(), "counters", "long", -1, limits.HistoryPageEvents+1); !errors.Is(err, eventfold.ErrInvalid) {
 		t.Errorf("oversized page: %v", err)
 	}
 

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/interactive"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/node"
 )
 
@@ -22,6 +24,7 @@ type serveFlags struct {
 	role       string
 	token      string
 	lookup     time.Duration
+	pageBytes  int
 }
 
 func (s *serveFlags) register(fs *flag.FlagSet) {
@@ -35,9 +38,13 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.role, "role", "processor", "processor (owns partitions, folds events) or replica (read-only copies of the tables)")
 	fs.StringVar(&s.token, "token", "", "require this bearer token on /v1 (and send it on forwards)")
 	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
+	fs.IntVar(&s.pageBytes, "history-page-bytes", limits.HistoryPageBytes, "bound on the event payload bytes of one page of GET /v1/{entity}/{id}/events; a page ends early (at least one event) and \"next\" continues")
 }
 
 func (s *serveFlags) config() (node.Config, error) {
+	if s.pageBytes < 1 {
+		return node.Config{}, fmt.Errorf("--history-page-bytes=%d: want at least 1", s.pageBytes)
+	}
 	sc, part, err := s.kafka.sarama()
 	if err != nil {
 		return node.Config{}, err
@@ -64,6 +71,8 @@ func (s *serveFlags) config() (node.Config, error) {
 		Sarama:         sc,
 		Logger:         logger,
 		LookupDeadline: s.lookup,
+
+		HistoryPageBytes: s.pageBytes,
 	}, nil
 }
 

@@ -31,9 +31,35 @@ func (p *Partition) Recovered() bool { return p.recovered.Load() }
 // Applied is the last changelog offset written to the storage (-1: none).
 func (p *Partition) Applied() int64 { return p.applied.Load() }
 
+// Open opens the storage and starts Applied at the offset it already holds:
+// goka reopens a caught-up storage (a restart, every rebalance) without
+// loading a record, so SetOffset alone would leave Applied at -1 and the
+// partition's lag at the whole changelog.
+func (p *Partition) Open() error {
+	if err := p.Storage.Open(); err != nil {
+		return err
+	}
+	p.loadOffset()
+	return nil
+}
+
+// loadOffset sets Applied from the storage's stored offset. A storage whose
+// offset cannot be read keeps -1 (lag unknown-large); goka reads it too and
+// reports the error.
+func (p *Partition) loadOffset() {
+	off, err := p.Storage.GetOffset(-1)
+	if err != nil {
+		return
+	}
+	// Never back: a SetOffset may land between GetOffset and here.
+	for cur := p.applied.Load(); off > cur && !p.applied.CompareAndSwap(cur, off); cur = p.applied.Load() {
+	}
+}
+
 func (p *Partition) MarkRecovered() error {
 	err := p.Storage.MarkRecovered()
 	if err == nil {
+		p.loadOffset()
 		p.recovered.Store(true)
 	}
 	return err

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/eventfold/eventfold/limits"
+)
+
+// --history-page-bytes (or EVENTFOLD_HISTORY_PAGE_BYTES) reaches the node
+// configuration; its default is limits.HistoryPageBytes; below 1 it is
+// refused before the node starts.
+func TestHistoryPageBytesFlag(t *testing.T) {
+	config := func(args ...string) (int, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		var f serveFlags
+		f.register(fs)
+		if err := parse(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := f.config()
+		return cfg.HistoryPageBytes, err
+	}
+	if n, err := config(); n != limits.HistoryPageBytes || err != nil {
+		t.Errorf("default: %d, %v", n, err)
+	}
+	if n, err := config("--history-page-bytes", "65536"); n != 65536 || err != nil {
+		t.Errorf("--history-page-bytes 65536: %d, %v", n, err)
+	}
+	t.Setenv("EVENTFOLD_HISTORY_PAGE_BYTES", "1024")
+	if n, err := config(); n != 1024 || err != nil {
+		t.Errorf("EVENTFOLD_HISTORY_PAGE_BYTES=1024: %d, %v", n, err)
+	}
+	for _, bad := range []string{"0", "-5"} {
+		if _, err := config("--history-page-bytes", bad); err == nil {
+			t.Errorf("--history-page-bytes %s accepted", bad)
+		}
+	}
+}

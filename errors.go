@@ -35,10 +35,17 @@ var (
 	// ErrIdempotencyKeyReused: an Idempotency-Key came back with a
 	// different request than the one it first named.
 	ErrIdempotencyKeyReused = errors.New("eventfold: idempotency key reused for another request")
+	// ErrOutcomeUnknown: a command's events may have been appended, but
+	// whether the fold applied them is not known yet. Retry with the same
+	// Idempotency-Key: the retry answers with the first attempt's result.
+	// Nothing retries on the caller's behalf, since a retry that came after
+	// the entity forgot the key would decide anew.
+	ErrOutcomeUnknown = errors.New("eventfold: command appended, outcome not known yet")
 )
 
 // IsRetryable reports whether err is a transient condition that a caller may
 // retry after a short backoff (ownership moving, partition recovering).
 func IsRetryable(err error) bool {
-	return errors.Is(err, ErrNotOwner) || errors.Is(err, ErrNotRecovered) || errors.Is(err, ErrUnavailable)
+	return errors.Is(err, ErrNotOwner) || errors.Is(err, ErrNotRecovered) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, ErrOutcomeUnknown)
 }

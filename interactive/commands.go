@@ -99,7 +99,15 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 			if done {
 				return nil
 			}
+			if errors.Is(ferr, eventfold.ErrOutcomeUnknown) {
+				return ferr // the owner may have appended it: the client decides
+			}
 			lastErr = ferr
+		case errors.Is(err, eventfold.ErrOutcomeUnknown):
+			// The events may be in the topic: a retry here could come after
+			// the entity forgot the key and decide anew, turning an applied
+			// command into a 409. The client retries with the same key.
+			return err
 		case errors.Is(err, eventfold.ErrNotRecovered), errors.Is(err, eventfold.ErrUnavailable):
 			if forwarded {
 				return err

@@ -35,6 +35,9 @@ const (
 	CodeTooManyEvents = "too_many_events"
 	// CodeIdempotencyKeyReused: the Idempotency-Key named another request.
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	// CodeOutcomeUnknown: the command may have been appended; retry it
+	// with the same Idempotency-Key to learn its result (503).
+	CodeOutcomeUnknown = "outcome_unknown"
 	// CodeUnsupportedMediaType: a POST body that is not application/json (415).
 	CodeUnsupportedMediaType = "unsupported_media_type"
 )
@@ -88,6 +91,8 @@ func classify(err error) (code string, status int) {
 		return CodeNotRecovered, http.StatusServiceUnavailable
 	case errors.Is(err, eventfold.ErrStale):
 		return CodeStale, http.StatusServiceUnavailable
+	case errors.Is(err, eventfold.ErrOutcomeUnknown):
+		return CodeOutcomeUnknown, http.StatusServiceUnavailable
 	case errors.Is(err, ErrBadGateway):
 		return CodeUnavailable, http.StatusBadGateway
 	case errors.Is(err, eventfold.ErrUnavailable):
@@ -141,6 +146,8 @@ func sentinel(code string) error {
 		return eventfold.ErrTooManyEvents
 	case CodeIdempotencyKeyReused:
 		return eventfold.ErrIdempotencyKeyReused
+	case CodeOutcomeUnknown:
+		return eventfold.ErrOutcomeUnknown
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -256,6 +257,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o fo
 	if err != nil {
 		s.metrics.forwards.WithLabelValues("error").Inc()
 		s.own.Kick()
+		if r.Method != http.MethodGet && !dialFailed(err) {
+			// A command the owner may have received and carried out: a
+			// second attempt could come after the entity forgot the key and
+			// turn an applied command into a 409. The client retries it
+			// with the same Idempotency-Key.
+			return false, fmt.Errorf("%w: %s (%s) did not answer: %v", eventfold.ErrOutcomeUnknown, to.ID, to.URL, err)
+		}
 		return false, fmt.Errorf("%w: %s (%s) unreachable: %v", eventfold.ErrUnavailable, to.ID, to.URL, err)
 	}
 	defer resp.Body.Close()
@@ -279,6 +287,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o fo
 	}
 	if _, err := br.Peek(want); err != nil && !(resp.ContentLength < 0 && errors.Is(err, io.EOF)) {
 		s.metrics.forwards.WithLabelValues("error").Inc()
+		if r.Method != http.MethodGet {
+			return false, fmt.Errorf("%w: the answer of %s (%s) broke off: %v", eventfold.ErrOutcomeUnknown, to.ID, to.URL, err)
+		}
 		return false, fmt.Errorf("%w: the answer of %s (%s) broke off: %v", ErrBadGateway, to.ID, to.URL, err)
 	}
 	s.metrics.forwards.WithLabelValues("ok").Inc()
@@ -415,4 +426,11 @@ func (s *Server) cluster(*http.Request) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+// dialFailed reports whether a forward failed before its request could
+// reach the other node (nothing was sent).
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

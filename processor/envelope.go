@@ -430,6 +430,13 @@ func (e *Envelope) lastFolded() int64 {
 	return seen
 }
 
+// forgets reports whether a command whose last event is at offset could
+// have applied and been pushed out of Commands since: the records are full
+// and all of them are newer.
+func (e *Envelope) forgets(offset int64) bool {
+	return len(e.Commands) >= maxCommandRecords && e.Commands[0].Offset > offset
+}
+
 // Command returns the record of command id, if it was applied recently.
 func (e *Envelope) Command(id string) (CommandRecord, bool) {
 	for _, c := range e.Commands {

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/binary"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -122,5 +123,26 @@ func TestEnvelopeReadsEarlierFormats(t *testing.T) {
 				t.Errorf("decoded\n got %+v\nwant %+v", got, want)
 			}
 		})
+	}
+}
+
+// A command missing from a full window of newer records may have applied
+// and been forgotten; one that the window still covers did not apply.
+func TestEnvelopeForgets(t *testing.T) {
+	var e Envelope
+	for i := 0; i < maxCommandRecords; i++ {
+		e.Commands = append(e.Commands, CommandRecord{ID: fmt.Sprint(i), Offset: int64(100 + i)})
+	}
+	for _, tc := range []struct {
+		offset int64
+		want   bool
+	}{{99, true}, {100, false}, {150, false}} {
+		if got := e.forgets(tc.offset); got != tc.want {
+			t.Errorf("forgets(%d) = %v, want %v", tc.offset, got, tc.want)
+		}
+	}
+	e.Commands = e.Commands[1:]
+	if e.forgets(0) {
+		t.Error("a window with room forgets nothing")
 	}
 }

@@ -163,14 +163,16 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 			// The broker's limit is below eventfold's: retrying cannot help.
 			return CommandResult{}, fmt.Errorf("%w: an event of command %s is larger than Kafka accepts: %v", eventfold.ErrStateTooLarge, truncate(opts.ID, 64), err)
 		}
-		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrUnavailable, truncate(opts.ID, 64), err)
+		// Records handed to the producer may be written even when it
+		// reports a failure (a timeout after the broker took them).
+		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
 	}
 	last := pos[len(pos)-1]
 	if last.Partition != part {
 		return CommandResult{}, fmt.Errorf("processor: command events of %q landed in partition %d, expected %d: producers and processor disagree on the partitioner", key, last.Partition, part)
 	}
 	if err := rt.progress.wait(ctx, part, last.Offset); err != nil {
-		return CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrUnavailable, opts.ID, err)
+		return CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
 	}
 	env, _, err = rt.envelope(part, key)
 	if err != nil {
@@ -178,6 +180,13 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 	}
 	rec, ok := env.Command(opts.ID)
 	if !ok {
+		if env.forgets(last.Offset) {
+			// More commands applied after ours than the envelope remembers
+			// (ownership moved while we waited, and other nodes folded on):
+			// whether ours applied is no longer written anywhere we look.
+			return CommandResult{}, fmt.Errorf("%w: command %s: %d newer commands applied since its events at offset %d",
+				eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), maxCommandRecords, last.Offset)
+		}
 		// Another writer's event came first: our events stay in the topic,
 		// rejected by the fold.
 		return CommandResult{}, &ConflictError{Expected: decidedOn, Current: env.Version}

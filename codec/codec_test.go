@@ -1,9 +1,11 @@
 package codec_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/eventfold/eventfold/codec"
@@ -183,4 +185,59 @@ func TestUnionDecodeAgreesWithTheGeneralPath(t *testing.T) {
 			t.Errorf("Decode(%s) = %#v, %v; the general path: %#v, %v", in, got, err, want, wantErr)
 		}
 	}
+}
+
+// A 180 KB event of '<' became a 1.08 MB state envelope when json.Marshal
+// wrote each as \u003c: the codecs write <, > and & as they are, so an
+// encoding is the text plus the JSON syntax around it, byte for byte.
+func TestEncodeDoesNotEscapeHTML(t *testing.T) {
+	text := strings.Repeat("<>&", 34_000)[:100_000]
+	t.Run("JSON", func(t *testing.T) {
+		var c codec.JSON[created]
+		b, err := c.Encode(created{Name: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := len(`{"name":""}`) + len(text); len(b) != want {
+			t.Errorf("encoded %d bytes of text as %d bytes, want %d", len(text), len(b), want)
+		}
+		back, err := c.Decode(b)
+		if err != nil || back.Name != text {
+			t.Errorf("round trip: %d bytes of name, %v", len(back.Name), err)
+		}
+	})
+	t.Run("Union", func(t *testing.T) {
+		u := newUnion(t)
+		b, err := u.Encode(&created{Name: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := len(`{"type":"Created","name":""}`) + len(text); len(b) != want {
+			t.Errorf("encoded %d bytes of text as %d bytes, want %d", len(text), len(b), want)
+		}
+		back, err := u.Decode(b)
+		if err != nil || !reflect.DeepEqual(back, &created{Name: text}) {
+			t.Errorf("round trip: %v", err)
+		}
+	})
+	t.Run("UnionName", func(t *testing.T) {
+		u := codec.NewUnion[event]().MustRegister("<Created&>", func() event { return &created{} })
+		b, err := u.Encode(&created{Name: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"type":"<Created&>","name":"a"}`; string(b) != want {
+			t.Errorf("Encode = %s, want %s", b, want)
+		}
+		back, err := u.Decode(b)
+		if err != nil || !reflect.DeepEqual(back, &created{Name: "a"}) {
+			t.Errorf("Decode(%s) = %#v, %v", b, back, err)
+		}
+	})
+	t.Run("NoTrailingNewline", func(t *testing.T) {
+		b, err := codec.JSON[[]string]{}.Encode([]string{"<"})
+		if err != nil || !bytes.Equal(b, []byte(`["<"]`)) {
+			t.Errorf("Encode = %q, %v", b, err)
+		}
+	})
 }

@@ -71,13 +71,18 @@ func (u *Union[E]) Types() []string {
 // TypeOf returns the discriminator of v, or "" if v's type is not registered.
 func (u *Union[E]) TypeOf(v E) string { return u.byType[reflect.TypeOf(v)] }
 
-// Encode writes v as a JSON object with "type" as its first field.
+// Encode writes v as a JSON object with "type" as its first field. Like
+// JSON.Encode it does not escape <, > and &.
 func (u *Union[E]) Encode(v E) ([]byte, error) {
 	name, ok := u.byType[reflect.TypeOf(v)]
 	if !ok {
 		return nil, fmt.Errorf("%w: %T is not a registered member", ErrUnknownType, v)
 	}
-	body, err := json.Marshal(v)
+	nameJSON, err := marshal(name)
+	if err != nil {
+		return nil, err
+	}
+	body, err := marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +90,6 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 	if len(body) < 2 || body[0] != '{' {
 		return nil, fmt.Errorf("codec: %T does not encode to a JSON object", v)
 	}
-	nameJSON, _ := json.Marshal(name)
 	out := make([]byte, 0, len(body)+len(nameJSON)+9)
 	out = append(out, `{"type":`...)
 	out = append(out, nameJSON...)

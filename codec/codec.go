@@ -13,6 +13,12 @@ var ErrDecode = errors.New("codec: cannot decode")
 // ErrUnknownType is wrapped when a Union meets a discriminator it has no type for.
 var ErrUnknownType = errors.New("codec: unknown type")
 
+// ErrDuplicateType is wrapped when a Union decodes an object with more than
+// one top-level "type" member, keys compared as encoding/json matches them
+// (case-insensitively, after unescaping): which one decided would depend on
+// the decoder, and encoding/json itself takes the last.
+var ErrDuplicateType = errors.New(`codec: more than one "type" member`)
+
 // Codec converts values of type T to bytes and back.
 // Implementations must be safe for concurrent use.
 type Codec[T any] interface {

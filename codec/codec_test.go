@@ -136,55 +136,118 @@ func TestJSON(t *testing.T) {
 	}
 }
 
-// Decode reads the type without a separate pass when the event starts with
-// it; whatever the input, the answer is the one of the general path: the
-// last "type" member decides (encoding/json), trailing data is an error.
-func TestUnionDecodeAgreesWithTheGeneralPath(t *testing.T) {
-	u := newUnion(t)
-	general := func(data []byte) (event, error) {
-		var head struct {
-			Type *string `json:"type"`
-		}
-		if err := json.Unmarshal(data, &head); err != nil {
+// generalDecode is the reference Decode is checked against, built from
+// encoding/json alone: an object with more than one top-level key that
+// encoding/json matches to the "type" field is refused (encoding/json itself
+// would take the last); otherwise the "type" member picks the type and
+// json.Unmarshal decodes the whole input (trailing data is an error).
+func generalDecode(data []byte) (event, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not an object")
+	}
+	types := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
 			return nil, err
 		}
-		if head.Type == nil {
-			return nil, errors.New("no type")
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
 		}
-		var v event
-		switch *head.Type {
-		case "Created":
-			v = &created{}
-		case "Renamed":
-			v = &renamed{}
-		case "Ping":
-			v = &ping{}
-		default:
-			return nil, errors.New("unknown")
+		// Does encoding/json match this key to the field tagged "type"?
+		key, _ := json.Marshal(tok.(string))
+		var probe struct {
+			Type *string `json:"type"`
 		}
-		return v, json.Unmarshal(data, v)
+		if err := json.Unmarshal([]byte(`{`+string(key)+`:"x"}`), &probe); err != nil {
+			return nil, err
+		}
+		if probe.Type != nil {
+			types++
+		}
 	}
-	for _, in := range []string{
-		`{"type":"Created","name":"a"}`,
-		`{"type":"Created","name":"a","type":"Renamed","to":"b"}`,
-		`{"type":"Renamed","to":"type"}`,
-		`{"type":"Renamed","meta":{"type":"Created"},"from":"x"}`,
-		`{"type":"Cr\u0065ated","name":"a"}`,
-		`{ "type" : "Created", "name": "a" }`,
-		`{"name":"a","type":"Created"}`,
-		`{"type":"Created","name":"a"} trailing`,
-		`{"type":"Created","name":}`,
-		`{"type":"Created"`,
-		`{"type":"Deleted"}`,
-		`{"type":"Ping"}`,
-		`{"type":null}`,
-	} {
-		want, wantErr := general([]byte(in))
+	if types > 1 {
+		return nil, errors.New("more than one type member")
+	}
+	var head struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, err
+	}
+	if head.Type == nil {
+		return nil, errors.New("no type")
+	}
+	var v event
+	switch *head.Type {
+	case "Created":
+		v = &created{}
+	case "Renamed":
+		v = &renamed{}
+	case "Ping":
+		v = &ping{}
+	default:
+		return nil, errors.New("unknown")
+	}
+	return v, json.Unmarshal(data, v)
+}
+
+// Decode reads the type without a separate pass when the event starts with
+// it; whatever the input, the answer is the one of the general path: one
+// "type" member (as encoding/json matches keys) decides, trailing data is an
+// error.
+func TestUnionDecodeAgreesWithTheGeneralPath(t *testing.T) {
+	u := newUnion(t)
+	for _, in := range agreementCases {
+		want, wantErr := generalDecode([]byte(in))
 		got, err := u.Decode([]byte(in))
 		if (err != nil) != (wantErr != nil) || err == nil && !reflect.DeepEqual(got, want) {
 			t.Errorf("Decode(%s) = %#v, %v; the general path: %#v, %v", in, got, err, want, wantErr)
 		}
 	}
+}
+
+// agreementCases seed TestUnionDecodeAgreesWithTheGeneralPath and the fuzz
+// targets.
+var agreementCases = []string{
+	`{"type":"Created","name":"a"}`,
+	`{"type":"Created","name":"a","type":"Renamed","to":"b"}`,
+	`{"type":"Renamed","to":"type"}`,
+	`{"type":"Renamed","to":"TYPE"}`,
+	`{"type":"Renamed","meta":{"type":"Created"},"from":"x"}`,
+	`{"type":"Renamed","meta":{"Type":"Created","type":"Ping"},"from":"x"}`,
+	`{"type":"Cr\u0065ated","name":"a"}`,
+	`{ "type" : "Created", "name": "a" }`,
+	`{"name":"a","type":"Created"}`,
+	`{"TYPE":"Created","name":"a"}`,
+	`{"type":"Created","name":"a"} trailing`,
+	`{"type":"Created","name":"a"} {}`,
+	`{"type":"Created","name":}`,
+	`{"type":"Created"`,
+	`{"type":"Deleted"}`,
+	`{"type":"Deleted"} trailing`,
+	`{"type":"Deleted",`,
+	`{"type":"Ping"}`,
+	`{"type":null}`,
+	`{"type":7}`,
+	`[1,2]`,
+	``,
+	// Duplicates, as encoding/json matches keys: case-insensitively, after
+	// unescaping.
+	`{"type":"Created","Type":"Renamed"}`,
+	`{ "type":"Created","Type":"Renamed"}`,
+	`{"type":"Created","TYPE":"Created"}`,
+	`{"type":"Created","typ\u0065":"Renamed"}`,
+	`{"type":"Created","\u0054ype":"Renamed"}`,
+	`{"type":"Created","name":"a","tYpE":null}`,
+	`{"Type":"Renamed","type":"Created"}`,
+	`{"type":"Ping","type":"Ping"}`,
+	// Escapes elsewhere go the general path and are fine.
+	`{"type":"Created","name":"\u003ca\u0026b\u003e"}`,
+	`{"type":"Created","name":"a\"type\"b"}`,
+	`{"type":"Created","n\u0061me":"a"}`,
 }
 
 // A 180 KB event of '<' became a 1.08 MB state envelope when json.Marshal
@@ -240,4 +303,59 @@ func TestEncodeDoesNotEscapeHTML(t *testing.T) {
 			t.Errorf("Encode = %q, %v", b, err)
 		}
 	})
+}
+
+// {"type":"A","Type":"B"} decoded as A, and the same object with a space
+// after the brace as B: the fast path took the first member, encoding/json
+// the last of the keys it matches case-insensitively. An event (or command)
+// with more than one top-level "type" member is refused, whichever path reads
+// it; nested objects keep their own "type" members.
+func TestUnionDecodeRefusesDuplicateType(t *testing.T) {
+	u := newUnion(t)
+	for _, in := range []string{
+		`{"type":"Created","Type":"Renamed"}`,
+		`{ "type":"Created","Type":"Renamed"}`,
+		`{"type":"Created","type":"Created"}`,
+		`{"type":"Created","TYPE":"Renamed","name":"a"}`,
+		`{"type":"Created","typ\u0065":"Renamed"}`,
+		`{"type":"Created","\u0074\u0079\u0070\u0065":"Created"}`,
+		`{"name":"a","Type":"Created","meta":{},"type":"Created"}`,
+		`{"type":"Created","type":null}`,
+	} {
+		_, err := u.Decode([]byte(in))
+		var de *codec.DecodeError
+		if !errors.As(err, &de) || !errors.Is(err, codec.ErrDecode) || !errors.Is(err, codec.ErrDuplicateType) {
+			t.Errorf("Decode(%s) = %v, want a *DecodeError wrapping ErrDecode and ErrDuplicateType", in, err)
+		}
+	}
+	for in, want := range map[string]event{
+		`{"type":"Renamed","meta":{"type":"Created"},"from":"x"}`:               &renamed{From: "x"},
+		`{"type":"Renamed","from":"x","to":[{"type":"a"},{"Type":"b"}]}`:        nil, // to is a string: a decode error, but not a duplicate
+		`{"Type":"Renamed","from":"type","to":"TYPE"}`:                          &renamed{From: "type", To: "TYPE"},
+		`{"typ\u0065":"Created","name":"type"}`:                                 &created{Name: "type"},
+		`{"type":"Created","name":"a","types":"b","typ":"c","type_":"d","e":1}`: &created{Name: "a"},
+	} {
+		got, err := u.Decode([]byte(in))
+		if errors.Is(err, codec.ErrDuplicateType) || want != nil && (err != nil || !reflect.DeepEqual(got, want)) {
+			t.Errorf("Decode(%s) = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+}
+
+type tagged struct {
+	Tag string `json:"TYPE,omitempty"`
+}
+
+func (*tagged) isEvent() {}
+
+// A member with a "type" member of its own would be written with two, which
+// Decode refuses: Encode says so instead of writing an undecodable event.
+func TestUnionEncodeRefusesAMemberWithItsOwnType(t *testing.T) {
+	u := codec.NewUnion[event]().MustRegister("Tagged", func() event { return &tagged{} })
+	if b, err := u.Encode(&tagged{Tag: "x"}); err == nil {
+		t.Errorf("Encode = %s, want an error", b)
+	}
+	if b, err := u.Encode(&tagged{}); err != nil || string(b) != `{"type":"Tagged"}` {
+		t.Errorf("Encode = %s, %v; want the discriminator alone", b, err)
+	}
 }

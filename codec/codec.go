@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // ErrDecode is wrapped by every decoding failure.
@@ -18,6 +19,11 @@ var ErrUnknownType = errors.New("codec: unknown type")
 // (case-insensitively, after unescaping): which one decided would depend on
 // the decoder, and encoding/json itself takes the last.
 var ErrDuplicateType = errors.New(`codec: more than one "type" member`)
+
+// ErrInvalidUTF8 is wrapped when JSON input is not valid UTF-8: encoding/json
+// would decode the bad bytes as U+FFFD, so the stored bytes and the decoded
+// value would disagree.
+var ErrInvalidUTF8 = errors.New("codec: invalid UTF-8")
 
 // Codec converts values of type T to bytes and back.
 // Implementations must be safe for concurrent use.
@@ -52,9 +58,13 @@ type JSON[T any] struct{}
 // application/json, never inside HTML.
 func (JSON[T]) Encode(v T) ([]byte, error) { return marshal(v) }
 
-// Decode unmarshals data into a new T.
+// Decode unmarshals data into a new T. It refuses input that is not valid
+// UTF-8 (ErrInvalidUTF8).
 func (JSON[T]) Decode(data []byte) (T, error) {
 	var v T
+	if !utf8.Valid(data) {
+		return v, &DecodeError{Codec: "json", Err: ErrInvalidUTF8}
+	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return v, &DecodeError{Codec: "json", Err: err}
 	}

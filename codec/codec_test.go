@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/eventfold/eventfold/codec"
 )
@@ -26,7 +27,7 @@ func (*created) isEvent() {}
 func (*renamed) isEvent() {}
 func (*ping) isEvent()    {}
 
-func newUnion(t *testing.T) *codec.Union[event] {
+func newUnion(t testing.TB) *codec.Union[event] {
 	t.Helper()
 	u := codec.NewUnion[event]()
 	for name, fn := range map[string]func() event{
@@ -140,8 +141,12 @@ func TestJSON(t *testing.T) {
 // encoding/json alone: an object with more than one top-level key that
 // encoding/json matches to the "type" field is refused (encoding/json itself
 // would take the last); otherwise the "type" member picks the type and
-// json.Unmarshal decodes the whole input (trailing data is an error).
+// json.Unmarshal decodes the whole input (trailing data is an error). Input
+// that is not valid UTF-8 is refused.
 func generalDecode(data []byte) (event, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, errors.New("not an object")
@@ -248,6 +253,13 @@ var agreementCases = []string{
 	`{"type":"Created","name":"\u003ca\u0026b\u003e"}`,
 	`{"type":"Created","name":"a\"type\"b"}`,
 	`{"type":"Created","n\u0061me":"a"}`,
+	// Not UTF-8, in a value, a key, the name, outside any string.
+	"{\"type\":\"Created\",\"name\":\"a\xffb\"}",
+	"{\"type\":\"Created\",\"n\xc3\":\"a\"}",
+	"{\"type\":\"Cr\xe9ated\"}",
+	"{\"type\":\"Created\"}\xff",
+	// Surrogate escapes are valid UTF-8 text (a lone one decodes as U+FFFD).
+	`{"type":"Created","name":"\ud83d\ude00 \ud800"}`,
 }
 
 // A 180 KB event of '<' became a 1.08 MB state envelope when json.Marshal
@@ -357,5 +369,35 @@ func TestUnionEncodeRefusesAMemberWithItsOwnType(t *testing.T) {
 	}
 	if b, err := u.Encode(&tagged{}); err != nil || string(b) != `{"type":"Tagged"}` {
 		t.Errorf("Encode = %s, %v; want the discriminator alone", b, err)
+	}
+}
+
+// encoding/json decodes bytes that are not UTF-8 as U+FFFD: the event stored
+// in the topic and the value folded from it would disagree. Both JSON codecs
+// refuse such input; the same text as valid UTF-8 decodes.
+func TestDecodeRefusesInvalidUTF8(t *testing.T) {
+	u := newUnion(t)
+	for _, in := range []string{
+		"{\"type\":\"Created\",\"name\":\"a\xffb\"}",
+		"{\"type\":\"Created\",\"name\":\"\xed\xa0\x80\"}", // an encoded surrogate
+		"{\"type\":\"Created\",\"name\":\"\xc3\"}",         // cut short
+		"{\"type\":\"Created\",\"n\xffame\":\"a\"}",
+		"\xef\xbb\xbf{\"type\":\"Created\"}" + "\xff",
+	} {
+		_, err := u.Decode([]byte(in))
+		var de *codec.DecodeError
+		if !errors.As(err, &de) || !errors.Is(err, codec.ErrDecode) || !errors.Is(err, codec.ErrInvalidUTF8) {
+			t.Errorf("Union.Decode(%q) = %v, want ErrInvalidUTF8", in, err)
+		}
+		if _, err := (codec.JSON[map[string]any]{}).Decode([]byte(in)); !errors.Is(err, codec.ErrInvalidUTF8) || !errors.Is(err, codec.ErrDecode) {
+			t.Errorf("JSON.Decode(%q) = %v, want ErrInvalidUTF8", in, err)
+		}
+	}
+	in := `{"type":"Created","name":"a\u00ffb é"}`
+	if v, err := u.Decode([]byte(in)); err != nil || !reflect.DeepEqual(v, &created{Name: "a\u00ffb é"}) {
+		t.Errorf("Union.Decode(%s) = %#v, %v", in, v, err)
+	}
+	if err := u.Register("Bad\xff", func() event { return &tagged{} }); err == nil {
+		t.Error("a member name that is not UTF-8 was registered")
 	}
 }

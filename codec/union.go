@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Union is a JSON codec for a family of event types behind the interface E.
@@ -33,6 +34,9 @@ func NewUnion[E any]() *Union[E] {
 func (u *Union[E]) Register(name string, newFn func() E) error {
 	if name == "" {
 		return errors.New("codec: union member needs a name")
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("codec: union member name %q is not valid UTF-8", name)
 	}
 	if _, dup := u.byName[name]; dup {
 		return fmt.Errorf("codec: union member %q registered twice", name)
@@ -112,9 +116,13 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 // json.Unmarshal. It refuses an object with more than one top-level "type"
 // member, keys compared as encoding/json matches them (case-insensitively,
 // after unescaping): ErrDuplicateType. Which one decided would otherwise
-// depend on the decoder; encoding/json takes the last.
+// depend on the decoder; encoding/json takes the last. It refuses input that
+// is not valid UTF-8 (ErrInvalidUTF8).
 func (u *Union[E]) Decode(data []byte) (E, error) {
 	var zero E
+	if !utf8.Valid(data) {
+		return zero, &DecodeError{Codec: "union", Err: ErrInvalidUTF8}
+	}
 	name, err := topLevelType(data)
 	if err != nil {
 		return zero, decodeError(data, "", err)

@@ -94,7 +94,7 @@ eventfold dev is running.
 
 Try:
   curl -s %[2]s/v1/orders/order-42 | jq .
-  curl -s -XPOST %[2]s/v1/orders/order-42/events -d '{"type":"OrderApproved","approved_by":"you"}'
+  curl -s -XPOST -H 'Content-Type: application/json' %[2]s/v1/orders/order-42/events -d '{"type":"OrderApproved","approved_by":"you"}'
   curl -s %[2]s/v1/orders/order-42 | jq .state.status
   curl -s %[2]s/v1/users/user-000001 | jq .
   go run ./cmd/eventfold get orders order-000001

@@ -249,6 +249,11 @@ var agreementCases = []string{
 	`{"type":"Created","name":"a","tYpE":null}`,
 	`{"Type":"Renamed","type":"Created"}`,
 	`{"type":"Ping","type":"Ping"}`,
+	// What the fast path's bail-out looks for, in values: fine.
+	`{"type":"Created","name":"recipe"}`,
+	`{"type":"Created","name":"TYPE","x":"tyPE"}`,
+	`{"type":"Created","name":"a","tyPE":"Created"}`,
+	`{"type":"Created","meta":{"TyPe":"Created"},"name":"a"}`,
 	// Escapes elsewhere go the general path and are fine.
 	`{"type":"Created","name":"\u003ca\u0026b\u003e"}`,
 	`{"type":"Created","name":"a\"type\"b"}`,

@@ -111,9 +111,9 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 	return out, nil
 }
 
-// Decode reads the "type" member and unmarshals data into that member, in
-// one scan of the top level of the object for its "type" member and one
-// json.Unmarshal. It refuses an object with more than one top-level "type"
+// Decode reads the "type" member and unmarshals data into that member: one
+// json.Unmarshal, after a scan of the object's top level for its "type"
+// member, or none for an event as Encode writes it (leadingType). It refuses an object with more than one top-level "type"
 // member, keys compared as encoding/json matches them (case-insensitively,
 // after unescaping): ErrDuplicateType. Which one decided would otherwise
 // depend on the decoder; encoding/json takes the last. It refuses input that
@@ -123,9 +123,12 @@ func (u *Union[E]) Decode(data []byte) (E, error) {
 	if !utf8.Valid(data) {
 		return zero, &DecodeError{Codec: "union", Err: ErrInvalidUTF8}
 	}
-	name, err := topLevelType(data)
-	if err != nil {
-		return zero, decodeError(data, "", err)
+	name, ok := leadingType(data)
+	if !ok {
+		var err error
+		if name, err = topLevelType(data); err != nil {
+			return zero, decodeError(data, "", err)
+		}
 	}
 	newFn, ok := u.byName[name]
 	if !ok {
@@ -137,6 +140,31 @@ func (u *Union[E]) Decode(data []byte) (E, error) {
 		return zero, &DecodeError{Codec: "union", Type: name, Err: err}
 	}
 	return v, nil
+}
+
+// leadingType is Decode's fast path, for events as Encode writes them: one
+// that starts with a plain "type" member, and whose rest cannot hold another
+// key that encoding/json matches to "type", needs no scan. Such a key is
+// "type" in any case, which ends in pe", pE", Pe" or PE" (only ASCII letters
+// fold to t, y, p and e), or it has a \u escape (no other escape yields a
+// letter). Anything else goes to topLevelType, which gives the same answer.
+func leadingType(data []byte) (string, bool) {
+	const prefix = `{"type":"`
+	if !bytes.HasPrefix(data, []byte(prefix)) {
+		return "", false
+	}
+	rest := data[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return "", false
+	}
+	name, after := rest[:end], rest[end:]
+	if bytes.IndexByte(name, '\\') >= 0 || bytes.Contains(after, []byte(`\u`)) ||
+		bytes.Contains(after, []byte(`pe"`)) || bytes.Contains(after, []byte(`pE"`)) ||
+		bytes.Contains(after, []byte(`Pe"`)) || bytes.Contains(after, []byte(`PE"`)) {
+		return "", false
+	}
+	return string(name), true
 }
 
 // decodeError reports err, unless data is not JSON at all: then the syntax

@@ -1,9 +1,11 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // ErrDecode is wrapped by every decoding failure.
@@ -11,6 +13,17 @@ var ErrDecode = errors.New("codec: cannot decode")
 
 // ErrUnknownType is wrapped when a Union meets a discriminator it has no type for.
 var ErrUnknownType = errors.New("codec: unknown type")
+
+// ErrDuplicateType is wrapped when a Union decodes an object with more than
+// one top-level "type" member, keys compared as encoding/json matches them
+// (case-insensitively, after unescaping): which one decided would depend on
+// the decoder, and encoding/json itself takes the last.
+var ErrDuplicateType = errors.New(`codec: more than one "type" member`)
+
+// ErrInvalidUTF8 is wrapped when JSON input is not valid UTF-8: encoding/json
+// would decode the bad bytes as U+FFFD, so the stored bytes and the decoded
+// value would disagree.
+var ErrInvalidUTF8 = errors.New("codec: invalid UTF-8")
 
 // Codec converts values of type T to bytes and back.
 // Implementations must be safe for concurrent use.
@@ -36,19 +49,38 @@ func (e *DecodeError) Error() string {
 // Unwrap lets errors.Is find both ErrDecode and the cause.
 func (e *DecodeError) Unwrap() []error { return []error{ErrDecode, e.Err} }
 
-// JSON encodes T with encoding/json. The zero value is ready to use.
+// JSON encodes T with encoding/json, without HTML escaping. The zero value is
+// ready to use.
 type JSON[T any] struct{}
 
-// Encode marshals v.
-func (JSON[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+// Encode marshals v. Unlike json.Marshal it writes <, > and & as they are:
+// escaped they take 6 bytes for 1, and eventfold serves stored bytes as
+// application/json, never inside HTML.
+func (JSON[T]) Encode(v T) ([]byte, error) { return marshal(v) }
 
-// Decode unmarshals data into a new T.
+// Decode unmarshals data into a new T. It refuses input that is not valid
+// UTF-8 (ErrInvalidUTF8).
 func (JSON[T]) Decode(data []byte) (T, error) {
 	var v T
+	if !utf8.Valid(data) {
+		return v, &DecodeError{Codec: "json", Err: ErrInvalidUTF8}
+	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return v, &DecodeError{Codec: "json", Err: err}
 	}
 	return v, nil
+}
+
+// marshal is json.Marshal without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	// Encode ends the document with a newline; json.Marshal does not.
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
 // IsJSON marks codecs whose encoding is a JSON document, so HTTP responses can

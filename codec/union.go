@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
+	"unicode/utf8"
 )
 
 // Union is a JSON codec for a family of event types behind the interface E.
 // Each member is registered under a discriminator name; encoding writes the
-// name into a "type" field, decoding reads it back to pick the Go type.
+// name into a "type" field, decoding reads it back to pick the Go type. An
+// object with more than one top-level "type" member does not decode, so a
+// member must not encode a "type" member of its own (Encode refuses it).
 //
 // Register all members before first use; after that a Union is safe for
 // concurrent use.
@@ -30,6 +34,9 @@ func NewUnion[E any]() *Union[E] {
 func (u *Union[E]) Register(name string, newFn func() E) error {
 	if name == "" {
 		return errors.New("codec: union member needs a name")
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("codec: union member name %q is not valid UTF-8", name)
 	}
 	if _, dup := u.byName[name]; dup {
 		return fmt.Errorf("codec: union member %q registered twice", name)
@@ -71,13 +78,18 @@ func (u *Union[E]) Types() []string {
 // TypeOf returns the discriminator of v, or "" if v's type is not registered.
 func (u *Union[E]) TypeOf(v E) string { return u.byType[reflect.TypeOf(v)] }
 
-// Encode writes v as a JSON object with "type" as its first field.
+// Encode writes v as a JSON object with "type" as its first field. Like
+// JSON.Encode it does not escape <, > and &.
 func (u *Union[E]) Encode(v E) ([]byte, error) {
 	name, ok := u.byType[reflect.TypeOf(v)]
 	if !ok {
 		return nil, fmt.Errorf("%w: %T is not a registered member", ErrUnknownType, v)
 	}
-	body, err := json.Marshal(v)
+	nameJSON, err := marshal(name)
+	if err != nil {
+		return nil, err
+	}
+	body, err := marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +97,10 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 	if len(body) < 2 || body[0] != '{' {
 		return nil, fmt.Errorf("codec: %T does not encode to a JSON object", v)
 	}
-	nameJSON, _ := json.Marshal(name)
+	if own, err := typeMember(body); err != nil || own != nil {
+		// Decode would refuse the result (ErrDuplicateType).
+		return nil, fmt.Errorf(`codec: %T encodes a "type" member of its own; the union writes the discriminator there`, v)
+	}
 	out := make([]byte, 0, len(body)+len(nameJSON)+9)
 	out = append(out, `{"type":`...)
 	out = append(out, nameJSON...)
@@ -96,25 +111,28 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 	return out, nil
 }
 
-// Decode reads the "type" field and unmarshals data into that member.
+// Decode reads the "type" member and unmarshals data into that member: one
+// json.Unmarshal, after a scan of the object's top level for its "type"
+// member, or none for an event as Encode writes it (leadingType). It refuses an object with more than one top-level "type"
+// member, keys compared as encoding/json matches them (case-insensitively,
+// after unescaping): ErrDuplicateType. Which one decided would otherwise
+// depend on the decoder; encoding/json takes the last. It refuses input that
+// is not valid UTF-8 (ErrInvalidUTF8).
 func (u *Union[E]) Decode(data []byte) (E, error) {
 	var zero E
+	if !utf8.Valid(data) {
+		return zero, &DecodeError{Codec: "union", Err: ErrInvalidUTF8}
+	}
 	name, ok := leadingType(data)
 	if !ok {
-		var head struct {
-			Type *string `json:"type"`
+		var err error
+		if name, err = topLevelType(data); err != nil {
+			return zero, decodeError(data, "", err)
 		}
-		if err := json.Unmarshal(data, &head); err != nil {
-			return zero, &DecodeError{Codec: "union", Err: err}
-		}
-		if head.Type == nil {
-			return zero, &DecodeError{Codec: "union", Err: errors.New(`missing "type" field`)}
-		}
-		name = *head.Type
 	}
 	newFn, ok := u.byName[name]
 	if !ok {
-		return zero, &DecodeError{Codec: "union", Type: name, Err: ErrUnknownType}
+		return zero, decodeError(data, name, ErrUnknownType)
 	}
 	v := newFn()
 	// Unmarshal checks the whole input (trailing data too) before it decodes.
@@ -124,11 +142,12 @@ func (u *Union[E]) Decode(data []byte) (E, error) {
 	return v, nil
 }
 
-// leadingType reads the type of an event that starts with a plain "type"
-// member and has no other "type" key anywhere, which is what Encode writes:
-// the one full JSON pass of Decode then does the rest. Anything else (the
-// member elsewhere, escapes, a second "type" key whose last value
-// encoding/json would take) goes through the general path.
+// leadingType is Decode's fast path, for events as Encode writes them: one
+// that starts with a plain "type" member, and whose rest cannot hold another
+// key that encoding/json matches to "type", needs no scan. Such a key is
+// "type" in any case, which ends in pe", pE", Pe" or PE" (only ASCII letters
+// fold to t, y, p and e), or it has a \u escape (no other escape yields a
+// letter). Anything else goes to topLevelType, which gives the same answer.
 func leadingType(data []byte) (string, bool) {
 	const prefix = `{"type":"`
 	if !bytes.HasPrefix(data, []byte(prefix)) {
@@ -139,11 +158,172 @@ func leadingType(data []byte) (string, bool) {
 	if end < 0 {
 		return "", false
 	}
-	name := rest[:end]
-	if bytes.IndexByte(name, '\\') >= 0 || bytes.Contains(rest[end:], []byte(`"type"`)) {
+	name, after := rest[:end], rest[end:]
+	if bytes.IndexByte(name, '\\') >= 0 || bytes.Contains(after, []byte(`\u`)) ||
+		bytes.Contains(after, []byte(`pe"`)) || bytes.Contains(after, []byte(`pE"`)) ||
+		bytes.Contains(after, []byte(`Pe"`)) || bytes.Contains(after, []byte(`PE"`)) {
 		return "", false
 	}
 	return string(name), true
+}
+
+// decodeError reports err, unless data is not JSON at all: then the syntax
+// error, whatever the type scan made of it.
+func decodeError(data []byte, name string, err error) error {
+	if !json.Valid(data) {
+		var raw json.RawMessage
+		return &DecodeError{Codec: "union", Err: json.Unmarshal(data, &raw)}
+	}
+	return &DecodeError{Codec: "union", Type: name, Err: err}
+}
+
+var (
+	errNotObject = errors.New("not a JSON object")
+	errNoType    = errors.New(`missing "type" field`)
+	errSyntax    = errors.New("invalid JSON")
+)
+
+// topLevelType returns the value of the one top-level member of the object
+// data whose key encoding/json matches to "type".
+func topLevelType(data []byte) (string, error) {
+	raw, err := typeMember(data)
+	if err != nil {
+		return "", err
+	}
+	if raw == nil || string(raw) == "null" {
+		return "", errNoType
+	}
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// typeMember returns the raw value of the one top-level member of the object
+// data whose key encoding/json matches to "type" (strings.EqualFold after
+// unescaping: the folding encoding/json uses), or nil if there is none.
+// Nested objects may have their own "type" members. It reads only the top
+// level and skips nested values without decoding them, and allocates nothing
+// for plain keys. It is exact for valid JSON; for anything else Decode
+// reports the syntax error (and json.Unmarshal refuses what it accepted).
+func typeMember(data []byte) ([]byte, error) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, errNotObject
+	}
+	var value []byte
+	for i = skipSpace(data, i+1); i < len(data) && data[i] != '}'; {
+		keyEnd, escaped := skipString(data, i)
+		if keyEnd < 0 {
+			return nil, errSyntax
+		}
+		key := data[i:keyEnd]
+		i = skipSpace(data, keyEnd)
+		if i >= len(data) || data[i] != ':' {
+			return nil, errSyntax
+		}
+		i = skipSpace(data, i+1)
+		valueEnd := skipValue(data, i)
+		if valueEnd < 0 {
+			return nil, errSyntax
+		}
+		if isTypeKey(key, escaped) {
+			if value != nil {
+				return nil, ErrDuplicateType
+			}
+			value = data[i:valueEnd]
+		}
+		i = skipSpace(data, valueEnd)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	return value, nil
+}
+
+// isTypeKey reports whether encoding/json matches the quoted key to "type".
+func isTypeKey(key []byte, escaped bool) bool {
+	if !escaped {
+		return len(key) == 6 && bytes.EqualFold(key[1:5], []byte("type"))
+	}
+	var s string
+	return json.Unmarshal(key, &s) == nil && strings.EqualFold(s, "type")
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at data[i] (a
+// quote), whether it has escapes, or -1 if it does not end.
+func skipString(data []byte, i int) (int, bool) {
+	if i >= len(data) || data[i] != '"' {
+		return -1, false
+	}
+	escaped := false
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return -1, false
+}
+
+// skipValue returns the index after the JSON value starting at data[i], or
+// -1. Nested objects and arrays are skipped by counting brackets outside
+// strings; their syntax is left to json.Unmarshal.
+func skipValue(data []byte, i int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch data[i] {
+	case '"':
+		end, _ := skipString(data, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				end, _ := skipString(data, i)
+				if end < 0 {
+					return -1
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	start := i // a number, true, false or null
+	for ; i < len(data); i++ {
+		if c := data[i]; c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			break
+		}
+	}
+	if i == start {
+		return -1
+	}
+	return i
 }
 
 // IsJSON marks the union's encoding as JSON.

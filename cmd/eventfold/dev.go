@@ -29,6 +29,9 @@ func runDev(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))
+	}
 	var opts []kfake.Opt
 	if *kafkaPort != 0 {
 		opts = append(opts, kfake.Ports(*kafkaPort))

@@ -15,7 +15,10 @@ import (
 )
 
 // parse parses args into fs after applying EVENTFOLD_* environment variables,
-// so flags given on the command line win.
+// so flags given on the command line win. Flags may come before, between and
+// after the positional arguments (`history orders order-42 --version 2`);
+// "--" ends the flags, so a positional argument that starts with "-" goes
+// after it. The positional arguments are fs.Args() afterwards.
 func parse(fs *flag.FlagSet, args []string) error {
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -29,7 +32,48 @@ func parse(fs *flag.FlagSet, args []string) error {
 	if envErr != nil {
 		return envErr
 	}
-	return fs.Parse(args)
+	flags, positional := splitArgs(fs, args)
+	if err := fs.Parse(flags); err != nil {
+		return err
+	}
+	// flag stops at the first non-flag argument: parse the positional
+	// arguments after a "--" so that they become fs.Args() as they are.
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// splitArgs separates the flags of fs (with their values) from the
+// positional arguments, by flag's own rules: a flag is an argument that
+// starts with "-" (not "-" alone); it takes the next argument as its value
+// unless it has "=value" or is a bool flag; "--" makes the rest positional.
+// Unknown flags stay with the flags, for fs.Parse to report.
+func splitArgs(fs *flag.FlagSet, args []string) (flags, positional []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return flags, append(positional, args[i+1:]...)
+		case len(a) < 2 || a[0] != '-':
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return flags, positional
 }
 
 // kafkaFlags are the flags every command that talks to Kafka shares.

@@ -8,6 +8,7 @@
 //	eventfold cmd     orders order-1 '{"type":"ApproveOrder"}' --if-match 3
 //	eventfold topics  --brokers host:9092 [--create]
 //
+// Flags may come before, between or after the arguments; "--" ends them.
 // Every flag can also be set as an environment variable: --data-dir is
 // EVENTFOLD_DATA_DIR. Flags win over the environment.
 //
@@ -69,9 +70,10 @@ func run(ctx context.Context, args []string) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: eventfold <command> [flags]\n\ncommands:")
+	fmt.Fprintln(os.Stderr, "usage: eventfold <command> [arguments and flags]\n\ncommands:")
 	for _, c := range commands {
 		fmt.Fprintf(os.Stderr, "  %-7s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'eventfold <command> -h' for its flags. Every flag is also read from EVENTFOLD_<FLAG> (e.g. EVENTFOLD_BROKERS).")
+	fmt.Fprintln(os.Stderr, "\nFlags may come before, between or after the arguments (\"--\" ends them).")
+	fmt.Fprintln(os.Stderr, "Run 'eventfold <command> -h' for its flags. Every flag is also read from EVENTFOLD_<FLAG> (e.g. EVENTFOLD_BROKERS).")
 }

@@ -83,6 +83,9 @@ func runServe(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return err

@@ -20,6 +20,9 @@ func runTopics(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))
+	}
 	sc, _, err := k.sarama()
 	if err != nil {
 		return err

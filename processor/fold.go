@@ -25,21 +25,29 @@ const (
 )
 
 // fold is the goka callback of one entity type: one call per event, on the
-// goroutine of the event's partition.
+// goroutine of the event's partition. The event counts as folded (for
+// read-your-writes and commands waiting for it) only once foldEvent is
+// done with it: not when the partition failed on it, whether ctx.Fail
+// panicked out of the callback or (the partition stopping) returned.
 func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
+	if rt.foldEvent(ctx, msg) {
+		rt.progress.advance(ctx.Partition(), ctx.Offset())
+	}
+}
+
+// foldEvent applies one event; false means the partition failed on it and
+// the event will be delivered again.
+func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 	start := time.Now()
-	defer rt.progress.advance(ctx.Partition(), ctx.Offset())
 	data, _ := msg.([]byte)
 	key := ctx.Key()
 	switch {
 	case key == "":
-		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonNoKey, Err: ErrNoKey})
-		return
+		return rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonNoKey, Err: ErrNoKey})
 	case len(key) > limits.IDBytes:
 		// The table cannot hold it: no envelope, so no dedupe either.
-		rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonKeyTooLarge,
+		return rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonKeyTooLarge,
 			Err: fmt.Errorf("key of %d bytes, the limit is %d", len(key), limits.IDBytes)})
-		return
 	}
 
 	env := Envelope{Seen: -1}
@@ -50,18 +58,18 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 			// A table value we cannot read means a bug or foreign writes to
 			// our changelog: stop rather than fold on top of garbage.
 			ctx.Fail(fmt.Errorf("entity %s key %q: stored envelope: %w", rt.typ.name, key, err))
-			return
+			return false
 		}
 		if ctx.Offset() <= env.Seen {
 			rt.redelivered(ctx, env, stored)
-			return
+			return true
 		}
 	}
 	var out outcome
 	hadPending := env.Pending != nil
 	if cmd, ok, err := commandHeaders(ctx.Headers()); err != nil {
 		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonHeaders, Err: err}) {
-			return
+			return false
 		}
 		out = rejected
 	} else if ok {
@@ -70,11 +78,11 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 		out = rt.foldPlainEvent(ctx, data, &env)
 	}
 	if out == failed {
-		return
+		return false
 	}
 	if !rt.p.cfg.history && out == rejected && !hadPending && stored == nil {
 		// Nothing to remember of a key that never applied anything.
-		return
+		return true
 	}
 	b := rt.record(ctx, &env, out)
 	if out != rejected && len(key)+len(b) > envelopeRoom-rt.headroom() {
@@ -83,7 +91,7 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 		err := fmt.Errorf("%w: the entity would take %d bytes, the limit is %d", ErrStateTooLarge, len(key)+len(b), envelopeRoom-rt.headroom())
 		env = rt.original(stored)
 		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonStateTooLarge, Err: err}) {
-			return
+			return false
 		}
 		if env.Pending != nil {
 			rt.logRejected(ctx, env.Pending.ID, "aborted: its state would be too large")
@@ -100,12 +108,13 @@ func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 		rt.p.cfg.logger.Error("envelope over the record limit not written",
 			slog.String("entity", rt.typ.name), slog.String("key", truncate(key, 256)),
 			slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.Int("bytes", len(b)))
-		return
+		return true
 	}
 	ctx.SetValue(b)
 	if out == applied || out == committed {
 		rt.foldSeconds.Observe(time.Since(start).Seconds())
 	}
+	return true
 }
 
 // record marks the event seen, indexes it and encodes the envelope.

@@ -664,3 +664,45 @@ func TestCommandRefusedByTheBrokerAsTooLargeIs422(t *testing.T) {
 	produce(t, k.Brokers, []kafka.Record{noteRecord(t, "n", "small")})
 	waitVersions(t, r.Processor, "notes", map[string]uint64{"n": 1})
 }
+
+// An event whose fold fails (its dead letter cannot be written, and
+// ctx.Fail ends the callback) is not folded: WaitApplied and a command
+// waiting for it must not wake, since the event comes back when the
+// partition restarts. (The fold used to mark its offset done on the way
+// out of a failed callback; a command could then answer 409 and apply.)
+func TestWaitAppliedDoesNotReturnForAnEventWhoseFoldFailed(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	sc := eventfoldtest.SaramaConfig()
+	sc.Producer.Retry.Max = 1
+	sc.Producer.Retry.BackoffFunc = nil
+	sc.Producer.Retry.Backoff = 10 * time.Millisecond
+	var refuse atomic.Bool
+	refuse.Store(true)
+	refused := refuseProduce(k, "notes-events-dlq", refuse.Load)
+	r := startNotes(t, k.Brokers, t.TempDir(), processor.WithPartitions(1), processor.WithSaramaConfig(sc))
+	pos := produce(t, k.Brokers, []kafka.Record{noteRecord(t, "a", "one"), noteRecord(t, "a", "")})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		if refused.Load() == 0 {
+			return errors.New("no dead letter refused yet")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	err := r.WaitApplied(ctx, "notes", "a", pos[1].Offset)
+	cancel()
+	if err == nil {
+		t.Errorf("WaitApplied(%d) returned while the event's fold fails (%d dead-letter writes refused)", pos[1].Offset, refused.Load())
+	}
+	refuse.Store(false)
+	eventfoldtest.Eventually(t, 60*time.Second, func() error {
+		if n := len(deadLetters(t, k.Brokers, "notes-events-dlq")); n != 1 {
+			return fmt.Errorf("%d dead letters, want 1", n)
+		}
+		return nil
+	})
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.WaitApplied(ctx, "notes", "a", pos[1].Offset); err != nil {
+		t.Errorf("WaitApplied after the dead letter was written: %v", err)
+	}
+}

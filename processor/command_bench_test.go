@@ -3,7 +3,6 @@ package processor_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,13 +119,8 @@ func BenchmarkCommandBesideALargeCommand(b *testing.B) {
 		wg.Wait()
 	}
 	b.StopTimer()
-	slices.Sort(smallLat)
-	slices.Sort(largeLat)
-	q := func(l []time.Duration, f float64) float64 {
-		return float64(l[int(f*float64(len(l)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(q(smallLat, 0.5), "small-p50-ms")
-	b.ReportMetric(q(smallLat, 0.99), "small-p99-ms")
-	b.ReportMetric(q(largeLat, 0.5), "large-p50-ms")
-	b.ReportMetric(q(largeLat, 0.99), "large-p99-ms")
+	b.ReportMetric(quantileMs(smallLat, 0.5), "small-p50-ms")
+	b.ReportMetric(quantileMs(smallLat, 0.99), "small-p99-ms")
+	b.ReportMetric(quantileMs(largeLat, 0.5), "large-p50-ms")
+	b.ReportMetric(quantileMs(largeLat, 0.99), "large-p99-ms")
 }

@@ -60,22 +60,7 @@ var commandedCounter = processor.Entity[counter, counterEvent]{
 
 func startCommanded(t *testing.T, k *eventfoldtest.Kafka, opts ...processor.Option) *running {
 	t.Helper()
-	opts = append([]processor.Option{
-		processor.WithDataDir(t.TempDir()), processor.WithPartitions(4),
-		processor.WithSaramaConfig(eventfoldtest.SaramaConfig()),
-	}, opts...)
-	p, err := processor.New(k.Brokers, []processor.Definition{commandedCounter}, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Processor: p, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- p.Run(ctx) }()
-	t.Cleanup(func() { r.stop(t) })
-	if err := p.WaitRecovered(eventfoldtest.Context(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return startEntities(t, k.Brokers, t.TempDir(), []processor.Definition{commandedCounter}, opts...)
 }
 
 // cmdEvent is an event as a command writes it.

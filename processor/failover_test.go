@@ -2,7 +2,6 @@ package processor_test
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,43 +25,16 @@ func TestChangelogWritesOutlastALeaderFailover(t *testing.T) {
 
 	const outage = 8 * time.Second
 	var (
-		mu      sync.Mutex
-		until   time.Time // changelog writes fail until then
-		refused atomic.Int64
+		mu    sync.Mutex
+		until time.Time // changelog writes fail until then, from the first one
 	)
-	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		changelog := false
-		for _, tp := range pr.Topics {
-			changelog = changelog || strings.HasSuffix(tp.Topic, "-table")
-		}
-		if !changelog {
-			return nil, nil, false
-		}
+	refused := answerProduce(k, isTable, kerr.NotLeaderForPartition.Code, func() bool {
 		mu.Lock()
+		defer mu.Unlock()
 		if until.IsZero() {
 			until = time.Now().Add(outage)
 		}
-		down := time.Now().Before(until)
-		mu.Unlock()
-		if !down {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic = tp.Topic
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotLeaderForPartition.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
+		return time.Now().Before(until)
 	})
 
 	recs, _, versions := genCounters(t, 5, 50, 2000)

@@ -76,22 +76,7 @@ var notesEntity = processor.Entity[notebook, noteEvent]{
 
 func startNotes(t *testing.T, brokers []string, dir string, opts ...processor.Option) *running {
 	t.Helper()
-	opts = append([]processor.Option{
-		processor.WithDataDir(dir), processor.WithPartitions(2),
-		processor.WithSaramaConfig(eventfoldtest.SaramaConfig()),
-	}, opts...)
-	p, err := processor.New(brokers, []processor.Definition{notesEntity}, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Processor: p, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- p.Run(ctx) }()
-	t.Cleanup(func() { r.stop(t) })
-	if err := p.WaitRecovered(eventfoldtest.Context(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return startEntities(t, brokers, dir, []processor.Definition{notesEntity}, append([]processor.Option{processor.WithPartitions(2)}, opts...)...)
 }
 
 func noteRecord(t *testing.T, key, text string) kafka.Record {
@@ -219,13 +204,20 @@ func TestDeadLetterOfARecordSizedEventCarriesAReference(t *testing.T) {
 // refuseProduce makes kfake refuse produce requests to topic while refuse
 // says so, with a retriable error; it returns how many it refused.
 func refuseProduce(k *eventfoldtest.Kafka, topic string, refuse func() bool) *atomic.Int64 {
+	return answerProduce(k, func(t string) bool { return t == topic }, kerr.NotLeaderForPartition.Code, refuse)
+}
+
+// answerProduce makes kfake answer produce requests that write to a topic
+// match accepts with code (for every partition) while refuse says so; it
+// returns how many it answered that way.
+func answerProduce(k *eventfoldtest.Kafka, match func(topic string) bool, code int16, refuse func() bool) *atomic.Int64 {
 	var refused atomic.Int64
 	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		k.Cluster.KeepControl()
 		pr := req.(*kmsg.ProduceRequest)
 		hit := false
 		for _, tp := range pr.Topics {
-			hit = hit || tp.Topic == topic
+			hit = hit || match(tp.Topic)
 		}
 		if !hit || !refuse() {
 			return nil, nil, false
@@ -238,7 +230,7 @@ func refuseProduce(k *eventfoldtest.Kafka, topic string, refuse func() bool) *at
 			for _, p := range tp.Partitions {
 				rp := kmsg.NewProduceResponseTopicPartition()
 				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotLeaderForPartition.Code
+				rp.ErrorCode = code
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			resp.Topics = append(resp.Topics, rt)
@@ -247,6 +239,8 @@ func refuseProduce(k *eventfoldtest.Kafka, topic string, refuse func() bool) *at
 	})
 	return &refused
 }
+
+func isTable(topic string) bool { return strings.HasSuffix(topic, "-table") }
 
 // A rejected event at partition offset 0 whose dead letter could not be
 // written comes back and is dead-lettered then: a never-applied envelope
@@ -477,30 +471,7 @@ func TestEvolvePanicInACommandPreCheckIsARejection(t *testing.T) {
 // failing, rejoining and failing again for minutes.
 func TestPermanentWriteErrorStopsTheGroupInsteadOfLooping(t *testing.T) {
 	k := eventfoldtest.NewKafka(t, 1)
-	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		hit := false
-		for _, tp := range pr.Topics {
-			hit = hit || strings.HasSuffix(tp.Topic, "-table")
-		}
-		if !hit {
-			return nil, nil, false
-		}
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic = tp.Topic
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.MessageTooLarge.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	answerProduce(k, isTable, kerr.MessageTooLarge.Code, func() bool { return true })
 	r := startNotes(t, k.Brokers, t.TempDir())
 	produce(t, k.Brokers, []kafka.Record{noteRecord(t, "a", "one")})
 	select {

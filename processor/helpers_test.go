@@ -78,12 +78,20 @@ type running struct {
 
 func startProcessor(t *testing.T, brokers []string, dir string, opts ...processor.Option) *running {
 	t.Helper()
+	return startEntities(t, brokers, dir, []processor.Definition{counterEntity}, opts...)
+}
+
+// startEntities runs a processor of defs (4 partitions, data in dir, opts
+// applied last) in the background until the test ends, and waits until it
+// recovered.
+func startEntities(t *testing.T, brokers []string, dir string, defs []processor.Definition, opts ...processor.Option) *running {
+	t.Helper()
 	opts = append([]processor.Option{
 		processor.WithDataDir(dir),
 		processor.WithPartitions(4),
 		processor.WithSaramaConfig(eventfoldtest.SaramaConfig()),
 	}, opts...)
-	p, err := processor.New(brokers, []processor.Definition{counterEntity}, opts...)
+	p, err := processor.New(brokers, defs, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +99,7 @@ func startProcessor(t *testing.T, brokers []string, dir string, opts ...processo
 	r := &running{Processor: p, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- p.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
-	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer wcancel()
-	if err := p.WaitRecovered(wctx); err != nil {
+	if err := p.WaitRecovered(eventfoldtest.Context(t, 30*time.Second)); err != nil {
 		t.Fatalf("processor did not recover: %v", err)
 	}
 	return r

@@ -39,10 +39,7 @@ func (p *pendingStates) put(partition int32, key, id string, offset int64, state
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := pendingKey{partition, key}
-	if old, ok := p.m[k]; ok {
-		p.bytes -= len(old.state) + len(key)
-		delete(p.m, k)
-	}
+	p.removeLocked(k)
 	if p.bytes+len(state)+len(key) > maxPendingBytes {
 		return
 	}
@@ -66,9 +63,12 @@ func (p *pendingStates) get(partition int32, key, id string, offset int64) ([]by
 func (p *pendingStates) drop(partition int32, key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := pendingKey{partition, key}
+	p.removeLocked(pendingKey{partition, key})
+}
+
+func (p *pendingStates) removeLocked(k pendingKey) {
 	if old, ok := p.m[k]; ok {
-		p.bytes -= len(old.state) + len(key)
+		p.bytes -= len(old.state) + len(k.key)
 		delete(p.m, k)
 	}
 }
@@ -78,10 +78,9 @@ func (p *pendingStates) drop(partition int32, key string) {
 func (p *pendingStates) keep(owned map[int32]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, s := range p.m {
+	for k := range p.m {
 		if !owned[k.partition] {
-			p.bytes -= len(s.state) + len(k.key)
-			delete(p.m, k)
+			p.removeLocked(k)
 		}
 	}
 }

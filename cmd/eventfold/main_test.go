@@ -24,9 +24,11 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// dev mode end to end: the in-process broker, the node, the seed data, and
-// the CLI commands against it.
-func TestDevModeAndCLI(t *testing.T) {
+// startDev runs `eventfold dev` (what `make run` starts) on free ports until
+// the test ends, and waits until it has folded its seed data (order-42 at
+// version 3). It returns the node's URL and the in-process broker.
+func startDev(t *testing.T) (url, brokers string) {
+	t.Helper()
 	httpPort, kafkaPort := freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -34,13 +36,13 @@ func TestDevModeAndCLI(t *testing.T) {
 		done <- run(ctx, []string{"dev", "--http", fmt.Sprintf(":%d", httpPort), "--kafka-port", fmt.Sprint(kafkaPort),
 			"--seed-entities", "20", "--seed-events", "100", "--log-level", "error"})
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("dev: %v", err)
 		}
-	}()
-	url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	})
+	url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	cl := interactive.NewClient(url, "")
 	eventfoldtest.Eventually(t, 60*time.Second, func() error {
 		a, err := cl.Get(context.Background(), "orders", "order-42")
@@ -52,6 +54,14 @@ func TestDevModeAndCLI(t *testing.T) {
 		}
 		return nil
 	})
+	return url, fmt.Sprintf("127.0.0.1:%d", kafkaPort)
+}
+
+// dev mode end to end: the in-process broker, the node, the seed data, and
+// the CLI commands against it.
+func TestDevModeAndCLI(t *testing.T) {
+	url, brokers := startDev(t)
+	ctx := context.Background()
 
 	if err := run(ctx, []string{"emit", "--url", url, "orders", "order-42", `{"type":"OrderApproved","approved_by":"test"}`}); err != nil {
 		t.Fatalf("emit: %v", err)
@@ -66,7 +76,7 @@ func TestDevModeAndCLI(t *testing.T) {
 		t.Errorf("emit unknown type = %v, want ErrInvalid", err)
 	}
 	// The topics the node created pass verification.
-	if err := run(ctx, []string{"topics", "--brokers", fmt.Sprintf("127.0.0.1:%d", kafkaPort)}); err != nil {
+	if err := run(ctx, []string{"topics", "--brokers", brokers}); err != nil {
 		t.Errorf("topics: %v", err)
 	}
 	resp, err := http.Get(url + "/readyz")

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/eventfoldtest"
-	"github.com/eventfold/eventfold/interactive"
 )
 
 // notRunHere lists the README's shell command lines that this test does not
@@ -226,32 +225,8 @@ func TestReadmeCommands(t *testing.T) {
 	lines := readmeCommands(t)
 	curl, curlErr := exec.LookPath("curl")
 
-	httpPort, kafkaPort := freePort(t), freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"dev", "--http", fmt.Sprintf(":%d", httpPort), "--kafka-port", fmt.Sprint(kafkaPort),
-			"--seed-entities", "20", "--seed-events", "100", "--log-level", "error"})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("dev: %v", err)
-		}
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	brokers := fmt.Sprintf("127.0.0.1:%d", kafkaPort)
 	// The tour starts once the dev node has folded its seed data.
-	eventfoldtest.Eventually(t, 60*time.Second, func() error {
-		a, err := interactive.NewClient(base, "").Get(context.Background(), "orders", "order-42")
-		if err != nil {
-			return err
-		}
-		if a.Version != 3 {
-			return fmt.Errorf("order-42 at version %d", a.Version)
-		}
-		return nil
-	})
+	base, brokers := startDev(t)
 
 	seen := map[string]bool{}
 	ran := 0
@@ -279,7 +254,7 @@ func TestReadmeCommands(t *testing.T) {
 		case len(words) >= 4 && words[0] == "go" && words[1] == "run" && words[2] == "./cmd/eventfold":
 			ran++
 			t.Run(name, func(t *testing.T) {
-				runEventfold(t, ctx, words[3:], base, brokers, want, l)
+				runEventfold(t, context.Background(), words[3:], base, brokers, want, l)
 			})
 		default:
 			t.Errorf("README.md:%d: %q is neither run by this test (a curl to localhost:8080 or a go run ./cmd/eventfold) nor listed in notRunHere with the reason", l.at, l.cmd)

@@ -20,17 +20,8 @@ import (
 //	go test -run '^$' -bench Commands -benchtime 2000x ./processor
 func BenchmarkCommands(b *testing.B) {
 	k := eventfoldtest.NewKafka(b, 1)
-	p, err := processor.New(k.Brokers, []processor.Definition{commandedCounter},
-		processor.WithDataDir(b.TempDir()), processor.WithPartitions(4), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go p.Run(ctx)
-	if err := p.WaitRecovered(eventfoldtest.Context(b, time.Minute)); err != nil {
-		b.Fatal(err)
-	}
+	p := startEntities(b, k.Brokers, b.TempDir(), []processor.Definition{commandedCounter}, processor.WithPartitions(4))
+	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
 		keys int
@@ -80,17 +71,8 @@ func BenchmarkCommands(b *testing.B) {
 //	go test -run '^$' -bench CommandBesideALargeCommand -benchtime 30x ./processor
 func BenchmarkCommandBesideALargeCommand(b *testing.B) {
 	k := eventfoldtest.NewKafka(b, 1)
-	p, err := processor.New(k.Brokers, []processor.Definition{notesEntity},
-		processor.WithDataDir(b.TempDir()), processor.WithPartitions(1), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go p.Run(ctx)
-	if err := p.WaitRecovered(eventfoldtest.Context(b, time.Minute)); err != nil {
-		b.Fatal(err)
-	}
+	p := startEntities(b, k.Brokers, b.TempDir(), []processor.Definition{notesEntity}, processor.WithPartitions(1))
+	ctx := context.Background()
 	texts := make([]string, limits.EventsPerCommand)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("%03d-%s", i, strings.Repeat("n", 2000))

@@ -76,7 +76,7 @@ type running struct {
 	done   chan error
 }
 
-func startProcessor(t *testing.T, brokers []string, dir string, opts ...processor.Option) *running {
+func startProcessor(t testing.TB, brokers []string, dir string, opts ...processor.Option) *running {
 	t.Helper()
 	return startEntities(t, brokers, dir, []processor.Definition{counterEntity}, opts...)
 }
@@ -84,7 +84,7 @@ func startProcessor(t *testing.T, brokers []string, dir string, opts ...processo
 // startEntities runs a processor of defs (4 partitions, data in dir, opts
 // applied last) in the background until the test ends, and waits until it
 // recovered.
-func startEntities(t *testing.T, brokers []string, dir string, defs []processor.Definition, opts ...processor.Option) *running {
+func startEntities(t testing.TB, brokers []string, dir string, defs []processor.Definition, opts ...processor.Option) *running {
 	t.Helper()
 	opts = append([]processor.Option{
 		processor.WithDataDir(dir),
@@ -106,7 +106,7 @@ func startEntities(t *testing.T, brokers []string, dir string, defs []processor.
 }
 
 // stop cancels the processor and waits for Run to return; idempotent.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return

@@ -18,17 +18,8 @@ import (
 //	go test -run '^$' -bench TimeTravel -benchtime 200x ./processor
 func BenchmarkTimeTravel(b *testing.B) {
 	k := eventfoldtest.NewKafka(b, 1)
-	p, err := processor.New(k.Brokers, []processor.Definition{commandedCounter},
-		processor.WithDataDir(b.TempDir()), processor.WithPartitions(4), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go p.Run(ctx)
-	if err := p.WaitRecovered(eventfoldtest.Context(b, time.Minute)); err != nil {
-		b.Fatal(err)
-	}
+	p := startEntities(b, k.Brokers, b.TempDir(), []processor.Definition{commandedCounter}, processor.WithPartitions(4))
+	ctx := context.Background()
 	sizes := map[string]int{"10": 10, "1k": 1_000, "100k": 100_000}
 	var recs []kafka.Record
 	for name, n := range sizes {

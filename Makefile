@@ -6,7 +6,7 @@ HTTP      ?= :8080
 GOFLAGS   ?=
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: run test test-short test-kafka build vet bench clean
+.PHONY: run test test-short test-kafka build vet bench mutate clean
 
 run:
 	$(GO) run ./cmd/eventfold dev --http $(HTTP)
@@ -35,6 +35,14 @@ test-kafka:
 # BENCH_EVENTS=200000 for a quick run.
 bench:
 	bash bench/run.sh
+
+# Mutation testing (docs/testing.md): applies each mutant of
+# mutate/mutants.txt in a temporary copy of the tree, runs the tests that
+# should kill it and prints the score and the survivors. Not part of
+# `make test`; ~30 min on 2 cores. MUTATEFLAGS='-run fold- -j 2' to narrow.
+MUTATEFLAGS ?=
+mutate:
+	$(GO) run ./mutate $(MUTATEFLAGS)
 
 clean:
 	rm -rf bin data

@@ -379,3 +379,162 @@ func TestCommandEventThatFailsEvolveIsDeadLetteredAndAbortsTheCommand(t *testing
 		t.Errorf("dead letter headers %v key %q, want reason %s", h, m.Key, processor.ReasonEvolve)
 	}
 }
+
+// gate holds the fold of an event with value 777 until released, so a test
+// can look at the processor while an event is being folded.
+var gate struct {
+	mu       sync.Mutex
+	entered  chan struct{}
+	released chan struct{}
+}
+
+var gatedEntity = processor.Entity[counter, counterEvent]{
+	Name:   "gates",
+	Events: counterEvents,
+	Evolve: func(s counter, e counterEvent) (counter, error) {
+		if a, ok := e.(*added); ok && a.N == 777 {
+			gate.mu.Lock()
+			entered, released := gate.entered, gate.released
+			gate.mu.Unlock()
+			if entered != nil {
+				close(entered)
+				<-released
+			}
+		}
+		return evolveCounter(s, e)
+	},
+}
+
+func startGated(t *testing.T, brokers []string, dir string) *running {
+	t.Helper()
+	p, err := processor.New(brokers, []processor.Definition{gatedEntity}, processor.WithDataDir(dir),
+		processor.WithPartitions(1), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Processor: p, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- p.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	if err := p.WaitRecovered(eventfoldtest.Context(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A partition claimed at a committed offset has folded everything before
+// that offset, not the offset itself: read-your-writes (WaitApplied, and
+// Execute's catch-up) must wait for the event at the committed offset.
+func TestWaitAppliedAfterARestartWaitsForTheEventAtTheCommittedOffset(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	dir := t.TempDir()
+	r := startGated(t, k.Brokers, dir)
+	rec := func(n int) kafka.Record {
+		return kafka.Record{Topic: "gates-events", Key: "g", Value: encodeAdded(t, n)}
+	}
+	produce(t, k.Brokers, []kafka.Record{rec(1), rec(2), rec(3)})
+	waitVersions(t, r.Processor, "gates", map[string]uint64{"g": 3})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		return committedToEnd(t, k.Brokers, "eventfold-gates", "gates-events", 1)
+	})
+	r.stop(t)
+
+	entered, released := make(chan struct{}), make(chan struct{})
+	gate.mu.Lock()
+	gate.entered, gate.released = entered, released
+	gate.mu.Unlock()
+	var once sync.Once
+	release := func() { once.Do(func() { close(released) }) }
+	t.Cleanup(func() {
+		gate.mu.Lock()
+		gate.entered, gate.released = nil, nil
+		gate.mu.Unlock()
+	})
+	pos := produce(t, k.Brokers, []kafka.Record{rec(777)})
+	if pos[0].Offset != 3 {
+		t.Fatalf("the event landed at %v, the test needs offset 3", pos[0])
+	}
+	r = startGated(t, k.Brokers, dir)
+	t.Cleanup(release) // cleanups run last first: the gate opens before the processor stops
+	select {
+	case <-entered: // the partition was claimed at offset 3; the event is being folded
+	case <-time.After(30 * time.Second):
+		t.Fatal("the event at the committed offset was not delivered")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err := r.WaitApplied(ctx, "gates", "g", pos[0].Offset)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitApplied(offset 3) while offset 3 is being folded = %v, want a wait that times out", err)
+	}
+	release()
+	if err := r.WaitApplied(eventfoldtest.Context(t, 30*time.Second), "gates", "g", pos[0].Offset); err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Get(context.Background(), "gates", "g")
+	if err != nil || e.Version != 4 {
+		t.Fatalf("after WaitApplied: %+v, %v; want version 4", e, err)
+	}
+}
+
+// The envelope keeps the newest command records (DESIGN.md: "the last
+// few command ids"): a retry of the latest command after many others is
+// still answered from the first execution.
+func TestIdempotentRetryOfTheNewestCommandAfterMany(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	r := startCommanded(t, k, processor.WithPartitions(1))
+	ctx := eventfoldtest.Context(t, time.Minute)
+	const n = 24
+	for i := 0; i < n; i++ {
+		res, err := r.Execute(ctx, "counters", "many", []byte(`{"type":"Add","n":1}`), processor.CommandOptions{ID: fmt.Sprint("c", i)})
+		if err != nil || res.Version != uint64(i+1) {
+			t.Fatalf("command %d: %+v, %v", i, res, err)
+		}
+	}
+	for _, i := range []int{n - 1, n - 2, n - 10} {
+		res, err := r.Execute(ctx, "counters", "many", []byte(`{"type":"Add","n":1}`), processor.CommandOptions{ID: fmt.Sprint("c", i)})
+		if err != nil || !res.Duplicate || res.Version != uint64(i+1) || res.Events != 0 {
+			t.Errorf("retry of command %d: %+v, %v; want the first result (version %d)", i, res, err, i+1)
+		}
+	}
+}
+
+// Without the history index, an entity's rejected event still moves its
+// envelope's Seen: a redelivery neither dead-letters it again nor applies
+// anything.
+func TestRedeliveredRejectedEventWithoutHistory(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	dir := t.TempDir()
+	r := startProcessor(t, k.Brokers, dir, processor.WithPartitions(1), processor.WithoutHistory())
+	produce(t, k.Brokers, []kafka.Record{plainEvent(t, "a", 1), plainEvent(t, "a", -5)})
+	waitVersions(t, r.Processor, "counters", map[string]uint64{"a": 1})
+	eventfoldtest.Eventually(t, 20*time.Second, func() error {
+		if n := len(deadLetters(t, k.Brokers, "counters-events-dlq")); n != 1 {
+			return fmt.Errorf("%d dead letters, want 1", n)
+		}
+		return committedToEnd(t, k.Brokers, "eventfold-counters", "counters-events", 1)
+	})
+	r.stop(t)
+	for _, tc := range []struct{ name, dir string }{{"local table", dir}, {"changelog only", t.TempDir()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			resetOffsets(t, k.Brokers, "eventfold-counters", "counters-events", 1)
+			reg := prometheus.NewRegistry()
+			r := startProcessor(t, k.Brokers, tc.dir, processor.WithPartitions(1), processor.WithoutHistory(), processor.WithRegisterer(reg))
+			eventfoldtest.Eventually(t, 30*time.Second, func() error {
+				if n := metricSum(t, reg, "eventfold_processor_events_redelivered_total") +
+					metricSum(t, reg, "eventfold_processor_dead_letters_total"); n < 2 {
+					return fmt.Errorf("%v of 2 events seen again", n)
+				}
+				return nil
+			})
+			if n := metricSum(t, reg, "eventfold_processor_dead_letters_total"); n != 0 {
+				t.Errorf("%v events dead-lettered again", n)
+			}
+			if n := metricSum(t, reg, "eventfold_processor_events_folded_total"); n != 0 {
+				t.Errorf("%v events applied again", n)
+			}
+			checkState(t, r.Processor, "a", 1, `{"sum":1,"count":1,"last":[1]}`)
+			r.stop(t)
+		})
+	}
+}

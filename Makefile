@@ -39,7 +39,7 @@ bench:
 # Mutation testing (docs/testing.md): applies each mutant of
 # mutate/mutants.txt in a temporary copy of the tree, runs the tests that
 # should kill it and prints the score and the survivors. Not part of
-# `make test`; ~30 min on 2 cores. MUTATEFLAGS='-run fold- -j 2' to narrow.
+# `make test`; ~15 min on 2 cores. MUTATEFLAGS='-run fold- -j 2' to narrow.
 MUTATEFLAGS ?=
 mutate:
 	$(GO) run ./mutate $(MUTATEFLAGS)

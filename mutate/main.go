@@ -157,6 +157,7 @@ func main() {
 	report(os.Stdout, results, time.Since(start))
 	for _, r := range results {
 		if r.Status == "invalid" {
+			os.RemoveAll(tmp) // os.Exit skips the deferred removal
 			os.Exit(2)
 		}
 	}

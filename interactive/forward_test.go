@@ -131,7 +131,7 @@ func TestForwardCarriesTheHopHeaderAndTheRequest(t *testing.T) {
 		{"read", "GET", "/v1/registers/" + key, "", nil},
 		{"history", "GET", "/v1/registers/" + key + "/events", "", nil},
 		{"command", "POST", "/v1/registers/" + key + "/commands", `{"type":"Put","v":"fwd"}`,
-			map[string]string{interactive.HeaderIdempotencyKey: "idem-1", "If-Match": "3", "Content-Type": "application/json"}},
+			map[string]string{interactive.HeaderIdempotencyKey: "idem-1", "If-Match": `"3"`, "Content-Type": "application/json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(f.requests())
@@ -154,8 +154,8 @@ func TestForwardCarriesTheHopHeaderAndTheRequest(t *testing.T) {
 			if r.idempotencyKey != tc.hdr[interactive.HeaderIdempotencyKey] && tc.method != "POST" {
 				t.Errorf("Idempotency-Key %q on a read", r.idempotencyKey)
 			}
-			if tc.method == "POST" && (r.idempotencyKey != "idem-1" || r.ifMatch != "3") {
-				t.Errorf("command forwarded with Idempotency-Key %q If-Match %q, want idem-1 and 3", r.idempotencyKey, r.ifMatch)
+			if tc.method == "POST" && (r.idempotencyKey != "idem-1" || r.ifMatch != `"3"`) {
+				t.Errorf("command forwarded with Idempotency-Key %q If-Match %q, want idem-1 and \"3\"", r.idempotencyKey, r.ifMatch)
 			}
 		})
 	}

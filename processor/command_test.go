@@ -124,6 +124,33 @@ func TestFoldRuleForCommandEvents(t *testing.T) {
 		{"an unfinished batch does not show", func(k string) []kafka.Record {
 			return []kafka.Record{plainEvent(t, k, 1), cmdEvent(t, k, "a", 1, 0, 2, 5)}
 		}, 1, 1, 0},
+		{"a missing middle event: the last does not apply", func(k string) []kafka.Record {
+			return []kafka.Record{cmdEvent(t, k, "a", 0, 0, 3, 1), cmdEvent(t, k, "a", 0, 2, 3, 3), plainEvent(t, k, 100)}
+		}, 100, 1, 1},
+		{"a missing middle event of a longer batch", func(k string) []kafka.Record {
+			return []kafka.Record{
+				cmdEvent(t, k, "a", 0, 0, 4, 1), cmdEvent(t, k, "a", 0, 1, 4, 2),
+				cmdEvent(t, k, "a", 0, 3, 4, 4), plainEvent(t, k, 100),
+			}
+		}, 100, 1, 1},
+		{"an event of another command in the middle does not continue it", func(k string) []kafka.Record {
+			return []kafka.Record{cmdEvent(t, k, "a", 0, 0, 2, 1), cmdEvent(t, k, "b", 0, 1, 2, 50), cmdEvent(t, k, "a", 0, 1, 2, 2)}
+		}, 3, 2, 1},
+		{"a repeated middle event is rejected, the batch still applies once", func(k string) []kafka.Record {
+			return []kafka.Record{
+				cmdEvent(t, k, "a", 0, 0, 3, 1), cmdEvent(t, k, "a", 0, 1, 3, 2),
+				cmdEvent(t, k, "a", 0, 1, 3, 2), cmdEvent(t, k, "a", 0, 2, 3, 3),
+			}
+		}, 6, 3, 1},
+		{"a batch on a stale version after a plain event", func(k string) []kafka.Record {
+			return []kafka.Record{plainEvent(t, k, 7), cmdEvent(t, k, "a", 0, 0, 2, 1), cmdEvent(t, k, "a", 0, 1, 2, 2)}
+		}, 7, 1, 2},
+		{"a batch on the version reached by an earlier batch", func(k string) []kafka.Record {
+			return []kafka.Record{
+				cmdEvent(t, k, "a", 0, 0, 2, 1), cmdEvent(t, k, "a", 0, 1, 2, 2),
+				cmdEvent(t, k, "b", 2, 0, 2, 10), cmdEvent(t, k, "b", 2, 1, 2, 20),
+			}
+		}, 33, 4, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "k-" + tc.name

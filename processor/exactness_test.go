@@ -115,32 +115,8 @@ func TestCommitNeverPassesAnUnfinishedChangelogWrite(t *testing.T) {
 func TestLocalTableAheadOfTheChangelogIsRepaired(t *testing.T) {
 	k := eventfoldtest.NewKafka(t, 1)
 	var refuse atomic.Bool
-	var refused atomic.Int64
-	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		hit := false
-		for _, tp := range pr.Topics {
-			hit = hit || strings.HasSuffix(tp.Topic, "-table")
-		}
-		if !hit || !refuse.Load() {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic = tp.Topic
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.MessageTooLarge.Code // not retried: the write fails now
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	// MESSAGE_TOO_LARGE is not retried: the write fails at once.
+	refused := answerProduce(k, isTable, kerr.MessageTooLarge.Code, refuse.Load)
 	dir := t.TempDir()
 	r := startProcessor(t, k.Brokers, dir, processor.WithPartitions(1))
 	produce(t, k.Brokers, []kafka.Record{plainEvent(t, "a", 1), plainEvent(t, "a", 2)})
@@ -277,75 +253,6 @@ func historyOffsets(p processor.HistoryPage) string {
 		offs = append(offs, e.Offset)
 	}
 	return fmt.Sprint(offs)
-}
-
-// More interleavings of the command rule (see TestFoldRuleForCommandEvents):
-// a command applies only when its events arrive 0, 1, ..., n-1 with
-// nothing missing.
-func TestCommandBatchesWithMissingOrStrayEvents(t *testing.T) {
-	k := eventfoldtest.NewKafka(t, 1)
-	reg := prometheus.NewRegistry()
-	r := startCommanded(t, k, processor.WithRegisterer(reg), processor.WithPartitions(1))
-	for _, tc := range []struct {
-		name     string
-		recs     func(key string) []kafka.Record
-		sum      int
-		version  uint64
-		rejected int
-	}{
-		{"a missing middle event: the last does not apply", func(k string) []kafka.Record {
-			return []kafka.Record{cmdEvent(t, k, "a", 0, 0, 3, 1), cmdEvent(t, k, "a", 0, 2, 3, 3), plainEvent(t, k, 100)}
-		}, 100, 1, 1},
-		{"a missing middle event of a longer batch", func(k string) []kafka.Record {
-			return []kafka.Record{
-				cmdEvent(t, k, "a", 0, 0, 4, 1), cmdEvent(t, k, "a", 0, 1, 4, 2),
-				cmdEvent(t, k, "a", 0, 3, 4, 4), plainEvent(t, k, 100),
-			}
-		}, 100, 1, 1},
-		{"an event of another command in the middle does not continue it", func(k string) []kafka.Record {
-			return []kafka.Record{cmdEvent(t, k, "a", 0, 0, 2, 1), cmdEvent(t, k, "b", 0, 1, 2, 50), cmdEvent(t, k, "a", 0, 1, 2, 2)}
-		}, 3, 2, 1},
-		{"a repeated middle event is rejected, the batch still applies once", func(k string) []kafka.Record {
-			return []kafka.Record{
-				cmdEvent(t, k, "a", 0, 0, 3, 1), cmdEvent(t, k, "a", 0, 1, 3, 2),
-				cmdEvent(t, k, "a", 0, 1, 3, 2), cmdEvent(t, k, "a", 0, 2, 3, 3),
-			}
-		}, 6, 3, 1},
-		{"a batch on a stale version after a plain event", func(k string) []kafka.Record {
-			return []kafka.Record{plainEvent(t, k, 7), cmdEvent(t, k, "a", 0, 0, 2, 1), cmdEvent(t, k, "a", 0, 1, 2, 2)}
-		}, 7, 1, 2},
-		{"a batch on the version reached by an earlier batch", func(k string) []kafka.Record {
-			return []kafka.Record{
-				cmdEvent(t, k, "a", 0, 0, 2, 1), cmdEvent(t, k, "a", 0, 1, 2, 2),
-				cmdEvent(t, k, "b", 2, 0, 2, 10), cmdEvent(t, k, "b", 2, 1, 2, 20),
-			}
-		}, 33, 4, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			key := "k-" + tc.name
-			before := metricSum(t, reg, "eventfold_processor_command_events_rejected_total")
-			pos := produce(t, k.Brokers, tc.recs(key))
-			eventfoldtest.Eventually(t, 20*time.Second, func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-				defer cancel()
-				return r.WaitApplied(ctx, "counters", key, pos[len(pos)-1].Offset)
-			})
-			e, err := r.Get(context.Background(), "counters", key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got counter
-			if err := jsonUnmarshal(e.State, &got); err != nil {
-				t.Fatal(err)
-			}
-			if got.Sum != tc.sum || e.Version != tc.version {
-				t.Errorf("sum %d version %d, want sum %d version %d", got.Sum, e.Version, tc.sum, tc.version)
-			}
-			if rej := metricSum(t, reg, "eventfold_processor_command_events_rejected_total") - before; rej != float64(tc.rejected) {
-				t.Errorf("%v events rejected, want %d", rej, tc.rejected)
-			}
-		})
-	}
 }
 
 // A command event that Evolve refuses in the fold (another producer wrote

@@ -270,14 +270,7 @@ func TestCommandEventThatFailsEvolveIsDeadLetteredAndAbortsTheCommand(t *testing
 	})
 	waitVersions(t, r.Processor, "counters", map[string]uint64{"e": 1})
 	checkState(t, r.Processor, "e", 1, `{"sum":100,"count":1,"last":[100]}`)
-	var dl map[string]*sarama.ConsumerMessage
-	eventfoldtest.Eventually(t, 20*time.Second, func() error {
-		dl = deadLetters(t, k.Brokers, "counters-events-dlq")
-		if len(dl) != 1 {
-			return fmt.Errorf("%d dead letters, want 1", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, k.Brokers, "counters-events-dlq", 1)
 	m := dl[posID(pos[1])]
 	if m == nil {
 		t.Fatalf("dead letters %v, none for %v", dl, pos[1])

@@ -106,6 +106,21 @@ func deadLetters(t *testing.T, brokers []string, topic string) map[string]*saram
 	return out
 }
 
+// waitDeadLetters waits until topic holds exactly n dead letters and
+// returns them, keyed by "partition/offset".
+func waitDeadLetters(t *testing.T, brokers []string, topic string, n int) map[string]*sarama.ConsumerMessage {
+	t.Helper()
+	var dl map[string]*sarama.ConsumerMessage
+	eventfoldtest.Eventually(t, 20*time.Second, func() error {
+		dl = deadLetters(t, brokers, topic)
+		if len(dl) != n {
+			return fmt.Errorf("%d dead letters, want %d", len(dl), n)
+		}
+		return nil
+	})
+	return dl
+}
+
 func posID(p kafka.Position) string { return fmt.Sprintf("%d/%d", p.Partition, p.Offset) }
 
 // Several valid events, each well under the record limit, would push one
@@ -131,14 +146,7 @@ func TestStateTooLargeIsDeadLetteredAndTheFoldGoesOn(t *testing.T) {
 	if strings.Contains(string(e.State), big+"3") || !strings.Contains(string(e.State), `"small"`) {
 		t.Errorf("state holds the refused note or lacks the later one (%d bytes)", len(e.State))
 	}
-	var dl map[string]*sarama.ConsumerMessage
-	eventfoldtest.Eventually(t, 20*time.Second, func() error {
-		dl = deadLetters(t, k.Brokers, "notes-events-dlq")
-		if len(dl) != 1 {
-			return fmt.Errorf("%d dead letters, want 1", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, k.Brokers, "notes-events-dlq", 1)
 	m, ok := dl[posID(pos[2])]
 	if !ok {
 		t.Fatalf("no dead letter for the third note at %v: %v", pos[2], dl)
@@ -180,14 +188,7 @@ func TestDeadLetterOfARecordSizedEventCarriesAReference(t *testing.T) {
 		noteRecord(t, "k", "after"),
 	})
 	waitVersions(t, r.Processor, "notes", map[string]uint64{"k": 1})
-	var dl map[string]*sarama.ConsumerMessage
-	eventfoldtest.Eventually(t, 20*time.Second, func() error {
-		dl = deadLetters(t, k.Brokers, "notes-events-dlq")
-		if len(dl) != 1 {
-			return fmt.Errorf("%d dead letters, want 1", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, k.Brokers, "notes-events-dlq", 1)
 	m := dl[posID(pos[0])]
 	if m == nil {
 		t.Fatalf("no dead letter for %v", pos[0])
@@ -294,12 +295,7 @@ func TestRedeliveredRejectedEventIsNotIndexedOrDeadLetteredAgain(t *testing.T) {
 	r := startNotes(t, k.Brokers, dir)
 	pos := produce(t, k.Brokers, []kafka.Record{noteRecord(t, "r", "one"), noteRecord(t, "r", "")})
 	waitVersions(t, r.Processor, "notes", map[string]uint64{"r": 1})
-	eventfoldtest.Eventually(t, 20*time.Second, func() error {
-		if n := len(deadLetters(t, k.Brokers, "notes-events-dlq")); n != 1 {
-			return fmt.Errorf("%d dead letters, want 1", n)
-		}
-		return nil
-	})
+	waitDeadLetters(t, k.Brokers, "notes-events-dlq", 1)
 	r.stop(t)
 
 	for _, tc := range []struct{ name, dir string }{{"local table", dir}, {"changelog only", t.TempDir()}} {
@@ -586,12 +582,7 @@ func TestWithoutHistoryFoldsTheSame(t *testing.T) {
 	if _, err := r.History(context.Background(), "notes", "h", -1, 10); !errors.Is(err, eventfold.ErrInvalid) {
 		t.Errorf("History with history off: %v, want ErrInvalid", err)
 	}
-	eventfoldtest.Eventually(t, 20*time.Second, func() error {
-		if n := len(deadLetters(t, k.Brokers, "notes-events-dlq")); n != 2 {
-			return fmt.Errorf("%d dead letters, want 2", n)
-		}
-		return nil
-	})
+	waitDeadLetters(t, k.Brokers, "notes-events-dlq", 2)
 	r.stop(t)
 	resetOffsets(t, k.Brokers, "eventfold-notes", "notes-events", 2)
 	reg = prometheus.NewRegistry()
@@ -665,12 +656,7 @@ func TestWaitAppliedDoesNotReturnForAnEventWhoseFoldFailed(t *testing.T) {
 		t.Errorf("WaitApplied(%d) returned while the event's fold fails (%d dead-letter writes refused)", pos[1].Offset, refused.Load())
 	}
 	refuse.Store(false)
-	eventfoldtest.Eventually(t, 60*time.Second, func() error {
-		if n := len(deadLetters(t, k.Brokers, "notes-events-dlq")); n != 1 {
-			return fmt.Errorf("%d dead letters, want 1", n)
-		}
-		return nil
-	})
+	waitDeadLetters(t, k.Brokers, "notes-events-dlq", 1)
 	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := r.WaitApplied(ctx, "notes", "a", pos[1].Offset); err != nil {

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -32,8 +33,18 @@ const (
 func (rt *entityRuntime) fold(ctx goka.Context, msg any) {
 	if rt.foldEvent(ctx, msg) {
 		rt.progress.advance(ctx.Partition(), ctx.Offset())
+		return
 	}
+	// On a stopping partition (a rebalance, a shutdown) goka's ctx.Fail
+	// returns instead of panicking, and goka then marks the message done as
+	// if it had been folded: the committed offset would pass an event no
+	// node folds again. A commit held open with an error keeps the message
+	// undone.
+	ctx.DeferCommit()(errNotFolded)
 }
+
+// errNotFolded withholds the commit of an event the fold failed on.
+var errNotFolded = errors.New("event not folded: the partition failed on it")
 
 // foldEvent applies one event; false means the partition failed on it and
 // the event will be delivered again.

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -490,16 +492,7 @@ func TestRetryWhileTheFirstAttemptIsBeingWrittenAppendsNothing(t *testing.T) {
 	r := startNotes(t, k.Brokers, t.TempDir())
 	var held atomic.Bool
 	release := make(chan struct{})
-	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.Cluster.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		for _, tp := range pr.Topics {
-			if tp.Topic == "notes-events" && !held.Swap(true) {
-				k.Cluster.SleepControl(func() { <-release })
-			}
-		}
-		return nil, nil, false
-	})
+	holdProduce(k, "notes-events", func() bool { return !held.Swap(true) }, release, time.Minute)
 	ctx := eventfoldtest.Context(t, time.Minute)
 	cmd := []byte(`{"type":"NoteMany","texts":["a","b"]}`)
 	first := make(chan error, 1)
@@ -662,4 +655,111 @@ func TestWaitAppliedDoesNotReturnForAnEventWhoseFoldFailed(t *testing.T) {
 	if err := r.WaitApplied(ctx, "notes", "a", pos[1].Offset); err != nil {
 		t.Errorf("WaitApplied after the dead letter was written: %v", err)
 	}
+}
+
+// holdProduce makes kfake hold produce requests to topic while hold says
+// so, until release is closed or for at most d (a slow broker: a held
+// request also holds the producer's Close); it returns how many it held.
+func holdProduce(k *eventfoldtest.Kafka, topic string, hold func() bool, release <-chan struct{}, d time.Duration) *atomic.Int64 {
+	var held atomic.Int64
+	k.Cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.Cluster.KeepControl()
+		for _, tp := range req.(*kmsg.ProduceRequest).Topics {
+			if tp.Topic == topic && hold() {
+				held.Add(1)
+				k.Cluster.SleepControl(func() {
+					select {
+					case <-release:
+					case <-time.After(d):
+					}
+				})
+				break
+			}
+		}
+		return nil, nil, false
+	})
+	return &held
+}
+
+// An event whose dead letter is still being written when its partition
+// stops (a rebalance, a shutdown) must come back: goka does not panic out
+// of ctx.Fail on a stopping partition, and then marks the message done as
+// if it had been folded. It used to: the committed offset passed the
+// event, no node ever folded it again, and the history (and the dead-letter
+// topic) lost it while state and version stayed right.
+func TestEventCutShortByAStoppingPartitionIsFoldedAgain(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	dir := t.TempDir()
+	var holding atomic.Bool
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce()
+	held := holdProduce(k, "notes-events-dlq", holding.Load, release, 3*time.Second)
+	r := startNotes(t, k.Brokers, dir)
+	pos := produce(t, k.Brokers, []kafka.Record{noteRecord(t, "s", "one")})
+	waitVersions(t, r.Processor, "notes", map[string]uint64{"s": 1})
+	holding.Store(true)
+	pos = append(pos, produce(t, k.Brokers, []kafka.Record{noteRecord(t, "s", "")})...) // rejected: a dead letter
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		if held.Load() == 0 {
+			return fmt.Errorf("no dead-letter write held yet")
+		}
+		return nil
+	})
+	r.stop(t) // the partition stops while its dead letter is in flight
+	holding.Store(false)
+	releaseOnce()
+
+	if next := committed(t, k.Brokers, "eventfold-notes", "notes-events", pos[1].Partition); next > pos[1].Offset {
+		t.Errorf("the group committed %d, past the event at %d that was never folded", next, pos[1].Offset)
+	}
+	r = startNotes(t, k.Brokers, dir)
+	pos = append(pos, produce(t, k.Brokers, []kafka.Record{noteRecord(t, "s", "three")})...)
+	waitVersions(t, r.Processor, "notes", map[string]uint64{"s": 2})
+	page, err := r.History(context.Background(), "notes", "s", -1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range page.Events {
+		got = append(got, fmt.Sprintf("%d/%d %v", e.Partition, e.Offset, e.Applied))
+	}
+	want := []string{posID(pos[0]) + " true", posID(pos[1]) + " false", posID(pos[2]) + " true"}
+	if !slices.Equal(got, want) {
+		t.Errorf("history %v, want %v", got, want)
+	}
+	// The letter held when the partition stopped may land too: at least
+	// once, and every one names the event.
+	msgs, err := kafka.ReadAll(context.Background(), k.Brokers, eventfoldtest.SaramaConfig(), "notes-events-dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) == 0 || len(msgs) > 2 {
+		t.Errorf("%d dead letters, want 1 or 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if h := headers(m); h[processor.HeaderSourcePartition]+"/"+h[processor.HeaderSourceOffset] != posID(pos[1]) {
+			t.Errorf("a dead letter for %s/%s, want %s", h[processor.HeaderSourcePartition], h[processor.HeaderSourceOffset], posID(pos[1]))
+		}
+	}
+}
+
+// committed returns the group's committed offset of topic/partition (-1:
+// none).
+func committed(t *testing.T, brokers []string, group, topic string, partition int32) int64 {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(brokers, eventfoldtest.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: {partition}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := resp.GetBlock(topic, partition)
+	if b == nil {
+		return -1
+	}
+	return b.Offset
 }

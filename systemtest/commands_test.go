@@ -164,7 +164,7 @@ func TestCommandsAndHistory(t *testing.T) {
 	waitReady(t, 2*time.Minute, nodes...)
 	running.Store(&nodes)
 
-	fold, rep := verifyWith(t, app, acks, nodes, 3*time.Minute, true)
+	fold, rep := verify(t, app, acks, nodes, 3*time.Minute)
 	c := fold.Counts()
 	report(t, "| commands (If-Match) from %d clients on %d keys + plain events on the same keys, kill -9 and restart of 1 of 3 nodes | %d commands: %d accepted (%d of several events), %d conflicts (409), %d rejected (422), %d unavailable; %d plain events; in the topics %d command events, %d of them not applied by the checker's fold | %.1fs | %s |",
 		clients, 2*keysPerType, total, accepted.Load(), multi.Load(), conflicts.Load(), rejected.Load(), unavailable.Load(), plain.Load(), c.CommandEvents, c.CommandEventsNotApplied, took.Seconds(), summary(rep))

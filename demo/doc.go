@@ -9,7 +9,7 @@
 // Each subpackage exports its event family (Event, the Events union codec),
 // its state, a pure Evolve, its command family (Command, the Commands union
 // codec), a pure Decide whose refusals wrap ErrRejected, and a ready
-// processor.Entity with Commands set. Entities returns both definitions,
+// entity.Entity with Commands set. Entities returns both definitions,
 // ready for a processor; Generate produces realistic, interleaved event
 // streams for them with a small fraction of invalid transitions, so
 // dead-letter paths are exercised too.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/eventfold/eventfold/demo/orders"
 	"github.com/eventfold/eventfold/demo/users"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // Event is one generated event: the entity type's name ("orders" or
@@ -21,8 +21,8 @@ type Event struct {
 
 // Entities returns the definitions of the demo entity types, orders.Entity
 // and users.Entity, ready to register with a processor.
-func Entities() []processor.Definition {
-	return []processor.Definition{orders.Entity, users.Entity}
+func Entities() []entity.Definition {
+	return []entity.Definition{orders.Entity, users.Entity}
 }
 
 // invalidOneIn is the chance (1 in invalidOneIn) that a generated event is

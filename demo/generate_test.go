@@ -11,7 +11,7 @@ import (
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/demo/orders"
 	"github.com/eventfold/eventfold/demo/users"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 func TestGenerateDeterministic(t *testing.T) {
@@ -220,7 +220,7 @@ func TestGenerateFolds(t *testing.T) {
 func TestEntities(t *testing.T) {
 	defs := demo.Entities()
 	var names []string
-	types := map[string]*processor.Type{}
+	types := map[string]*entity.Type{}
 	for _, d := range defs {
 		typ, err := d.Type()
 		if err != nil {

@@ -9,17 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/node"
-	"github.com/eventfold/eventfold/processor"
 )
 
 // Cluster is several eventfold nodes on one Kafka, in this process.
 type Cluster struct {
 	t        testing.TB
 	Kafka    *Kafka
-	entities []processor.Definition
+	entities []entity.Definition
 	tune     func(*node.Config)
 
 	mu    sync.Mutex
@@ -57,7 +57,7 @@ func (n *Node) Isolate(on bool) { n.front.isolated.Store(on) }
 // StartNodes starts n nodes folding entities on k and waits until the
 // group has settled (every partition owned, every node recovered). tune, if
 // not nil, adjusts each node's configuration before it starts.
-func StartNodes(t testing.TB, k *Kafka, n int, entities []processor.Definition, tune func(*node.Config)) *Cluster {
+func StartNodes(t testing.TB, k *Kafka, n int, entities []entity.Definition, tune func(*node.Config)) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, Kafka: k, entities: entities, tune: tune}
 	for i := 0; i < n; i++ {

@@ -7,19 +7,18 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/kafka"
 )
 
-// ReplicaGroup is the consumer group replica nodes join to be seen: they
-// take no partitions of the processors' groups, so a replica joining or
+// Announce keeps self in the replica group (cluster.Settings.ReplicaGroup:
+// a group over the one-partition topic of the same name, which nobody
+// writes) until ctx ends. Ownership reads the members back as standbys.
+// Replicas take no partitions of the processors' groups, so one joining or
 // leaving never rebalances a processor.
-func ReplicaGroup(app string) string { return app + "-replicas" }
-
-// Announce keeps self in the replica group (a group over the one-partition
-// topic of the same name, which nobody writes) until ctx ends. Ownership
-// reads the members back as standbys.
-func Announce(ctx context.Context, brokers []string, sc *sarama.Config, app string, self Member) error {
-	group := ReplicaGroup(app)
+func Announce(ctx context.Context, brokers []string, s cluster.Settings, self Member) error {
+	s = s.WithDefaults()
+	sc, group := s.Sarama, s.ReplicaGroup()
 	if _, err := kafka.EnsureTopics(ctx, brokers, sc, []kafka.TopicSpec{{Name: group, Kind: kafka.Table, Partitions: 1}}); err != nil {
 		return err
 	}

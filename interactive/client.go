@@ -38,15 +38,15 @@ func NewClient(base, token string) *Client {
 }
 
 // Get reads the current state of entity id.
-func (c *Client) Get(ctx context.Context, entity, id string) (Answer, error) {
-	return c.Read(ctx, entity, id, nil)
+func (c *Client) Get(ctx context.Context, entityName, id string) (Answer, error) {
+	return c.Read(ctx, entityName, id, nil)
 }
 
 // Read is Get with query parameters: consistency, max_lag, min_offset,
 // version, as_of. Any other parameter, or one given twice, is 400 invalid.
-func (c *Client) Read(ctx context.Context, entity, id string, q url.Values) (Answer, error) {
+func (c *Client) Read(ctx context.Context, entityName, id string, q url.Values) (Answer, error) {
 	var a Answer
-	path := "/v1/" + seg(entity) + "/" + seg(id)
+	path := "/v1/" + seg(entityName) + "/" + seg(id)
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
@@ -64,9 +64,9 @@ func (c *Client) Read(ctx context.Context, entity, id string, q url.Values) (Ans
 }
 
 // Append appends one event (JSON with a "type" field) to entity id.
-func (c *Client) Append(ctx context.Context, entity, id string, event []byte) (AppendResponse, error) {
+func (c *Client) Append(ctx context.Context, entityName, id string, event []byte) (AppendResponse, error) {
 	var out AppendResponse
-	resp, err := c.do(ctx, http.MethodPost, "/v1/"+seg(entity)+"/"+seg(id)+"/events", event)
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+seg(entityName)+"/"+seg(id)+"/events", event)
 	if err != nil {
 		return out, err
 	}
@@ -76,7 +76,7 @@ func (c *Client) Append(ctx context.Context, entity, id string, event []byte) (A
 
 // History returns a page of entity id's events after offset after (-1: from
 // the start), at most limit (0: the server's default).
-func (c *Client) History(ctx context.Context, entity, id string, after int64, limit int) (HistoryResponse, error) {
+func (c *Client) History(ctx context.Context, entityName, id string, after int64, limit int) (HistoryResponse, error) {
 	var out HistoryResponse
 	q := url.Values{}
 	if after >= 0 {
@@ -85,7 +85,7 @@ func (c *Client) History(ctx context.Context, entity, id string, after int64, li
 	if limit > 0 {
 		q.Set("limit", fmt.Sprint(limit))
 	}
-	path := "/v1/" + seg(entity) + "/" + seg(id) + "/events"
+	path := "/v1/" + seg(entityName) + "/" + seg(id) + "/events"
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
@@ -104,7 +104,7 @@ type CommandOptions struct {
 }
 
 // Command sends a command (JSON with a "type" field) for entity id.
-func (c *Client) Command(ctx context.Context, entity, id string, cmd []byte, o CommandOptions) (CommandResponse, error) {
+func (c *Client) Command(ctx context.Context, entityName, id string, cmd []byte, o CommandOptions) (CommandResponse, error) {
 	var out CommandResponse
 	hdr := map[string]string{}
 	if o.IfMatch != nil {
@@ -113,7 +113,7 @@ func (c *Client) Command(ctx context.Context, entity, id string, cmd []byte, o C
 	if o.IdempotencyKey != "" {
 		hdr[HeaderIdempotencyKey] = o.IdempotencyKey
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/"+seg(entity)+"/"+seg(id)+"/commands", cmd, hdr)
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+seg(entityName)+"/"+seg(id)+"/commands", cmd, hdr)
 	if err != nil {
 		return out, err
 	}

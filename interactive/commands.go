@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // Commander carries out commands and waits for offsets; the processor
 // implements it. Stores without it (replicas) forward to the owner.
 type Commander interface {
-	Execute(ctx context.Context, entity, key string, cmd []byte, opts processor.CommandOptions) (processor.CommandResult, error)
-	WaitApplied(ctx context.Context, entity, key string, offset int64) error
+	Execute(ctx context.Context, entityName, key string, cmd []byte, opts entity.CommandOptions) (entity.CommandResult, error)
+	WaitApplied(ctx context.Context, entityName, key string, offset int64) error
 }
 
 // HeaderIdempotencyKey names a command for retries.
@@ -48,12 +48,12 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
-	typ, entity, id, err := s.target(r)
+	typ, entityName, id, err := s.target(r)
 	if err != nil {
 		return err
 	}
 	if !typ.HasCommands() {
-		return fmt.Errorf("%w: entity type %s takes no commands (append events instead)", eventfold.ErrInvalid, entity)
+		return fmt.Errorf("%w: entity type %s takes no commands (append events instead)", eventfold.ErrInvalid, entityName)
 	}
 	opts, err := commandOptions(r.Header, r.URL.RawQuery)
 	if err != nil {
@@ -74,10 +74,10 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 	backoff := 20 * time.Millisecond
 	var lastErr error
 	for {
-		var res processor.CommandResult
+		var res entity.CommandResult
 		err := fmt.Errorf("%w: this node runs no commands", eventfold.ErrNotOwner)
 		if c, ok := s.store.(Commander); ok {
-			res, err = c.Execute(ctx, entity, id, body, opts)
+			res, err = c.Execute(ctx, entityName, id, body, opts)
 		}
 		switch {
 		case err == nil:
@@ -87,7 +87,7 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 			}
 			w.Header().Set(HeaderServedBy, s.self.ID)
 			writeJSON(w, http.StatusOK, CommandResponse{
-				Entity: entity, ID: id, CommandID: res.CommandID, Type: res.Type, Version: res.Version,
+				Entity: entityName, ID: id, CommandID: res.CommandID, Type: res.Type, Version: res.Version,
 				Partition: res.Partition, Offset: res.Offset, Events: res.Events, Duplicate: res.Duplicate, State: state,
 			})
 			return nil
@@ -95,7 +95,7 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 			if forwarded {
 				return err
 			}
-			done, ferr := s.forwardToOwnerWith(w, r, entity, id, body)
+			done, ferr := s.forwardToOwnerWith(w, r, entityName, id, body)
 			if done {
 				return nil
 			}
@@ -118,7 +118,7 @@ func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			// One sentinel per outcome: lastErr is text, not a second %w.
-			return fmt.Errorf("%w: %s %s: no owner took the command within %v: %v", gaveUp(lastErr), entity, short(id), s.cfg.lookupDeadline, lastErr)
+			return fmt.Errorf("%w: %s %s: no owner took the command within %v: %v", gaveUp(lastErr), entityName, short(id), s.cfg.lookupDeadline, lastErr)
 		}
 		select {
 		case <-ctx.Done():

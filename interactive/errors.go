@@ -10,7 +10,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // Error codes in JSON error bodies: {"error": "...", "code": "not_found"}.
@@ -176,7 +176,7 @@ func writeError(w http.ResponseWriter, err error) int {
 		w.Header().Set("Retry-After", strconv.Itoa(1))
 	}
 	ae := apiError{Error: err.Error(), Code: code}
-	var ce *processor.ConflictError
+	var ce *entity.ConflictError
 	if errors.As(err, &ce) {
 		ae.CurrentVersion = &ce.Current
 	}

@@ -17,8 +17,9 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/kafka"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // EntityResponse is the body of GET /v1/{entity}/{id}.
@@ -59,7 +60,7 @@ func (o readOptions) accepts(lag int64) bool {
 // standby copy; it retries within the lookup deadline while ownership is
 // moving. It returns an error only if nothing was written.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
-	typ, entity, id, err := s.target(r)
+	typ, entityName, id, err := s.target(r)
 	if err != nil {
 		return err
 	}
@@ -71,13 +72,13 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 	forwarded := r.Header.Get(HeaderHop) != ""
 	if r.Header.Get(HeaderStandby) != "" {
 		// Another node asks for our standby copy (its owner did not answer).
-		return s.answerStandby(w, r, typ, entity, id, opts)
+		return s.answerStandby(w, r, typ, entityName, id, opts)
 	}
 	if s.self.Role == RoleReplica && !forwarded && !opts.strong {
 		// Read scaling: a replica answers from its copy when that is caught
 		// up (or within the caller's max_lag), else asks the owner.
 		limit := readOptions{maxLag: max(opts.maxLag, 0)}
-		if e, err := s.store.GetStandby(ctx, entity, id); err == nil && limit.accepts(e.Lag) {
+		if e, err := s.store.GetStandby(ctx, entityName, id); err == nil && limit.accepts(e.Lag) {
 			return s.writeEntry(w, typ, e)
 		}
 	}
@@ -85,7 +86,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 	backoff := 20 * time.Millisecond
 	var lastErr error
 	for {
-		e, err := s.ownerRead(ctx, entity, id, opts, deadline)
+		e, err := s.ownerRead(ctx, entityName, id, opts, deadline)
 		switch {
 		case err == nil:
 			return s.writeEntry(w, typ, e)
@@ -98,7 +99,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 				// The forwarder's map is out of date; it retries, we do not forward twice.
 				return err
 			}
-			done, ferr := s.forwardToOwner(w, r, entity, id)
+			done, ferr := s.forwardToOwner(w, r, entityName, id)
 			if done {
 				return nil
 			}
@@ -109,7 +110,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 			}
 			lastErr = err
 		default:
-			s.cfg.logger.Error("local read failed", slog.String("entity", entity), slog.String("id", short(id)), slog.Any("error", err))
+			s.cfg.Logger.Error("local read failed", slog.String("entity", entityName), slog.String("id", short(id)), slog.Any("error", err))
 			return err
 		}
 		if time.Now().Add(backoff).After(deadline) {
@@ -125,33 +126,33 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) error {
 	if opts.strong {
 		// One sentinel per outcome: lastErr is text, not a second %w.
 		return fmt.Errorf("%w: %s %s: no owner answered within %v and consistency=strong refuses standbys: %v",
-			eventfold.ErrStale, entity, short(id), s.cfg.lookupDeadline, lastErr)
+			eventfold.ErrStale, entityName, short(id), s.cfg.lookupDeadline, lastErr)
 	}
 	// No owner answered in time: a standby copy is better than nothing, as
 	// long as the answer says what it is. Ours first, then the replicas'.
-	if err := s.answerStandby(w, r, typ, entity, id, opts); err == nil {
+	if err := s.answerStandby(w, r, typ, entityName, id, opts); err == nil {
 		return nil
 	}
 	if s.askReplicas(w, r) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s %s: no owner answered within %v and no standby copy within the allowed lag: %v",
-		gaveUp(lastErr), entity, short(id), s.cfg.lookupDeadline, lastErr)
+		gaveUp(lastErr), entityName, short(id), s.cfg.lookupDeadline, lastErr)
 }
 
 // ownerRead reads as the owner, first waiting (until deadline) for the fold
 // to pass minOffset when one is given.
-func (s *Server) ownerRead(ctx context.Context, entity, id string, opts readOptions, deadline time.Time) (processor.Entry, error) {
+func (s *Server) ownerRead(ctx context.Context, entityName, id string, opts readOptions, deadline time.Time) (table.Entry, error) {
 	minOffset := opts.minOffset
 	if c, ok := s.store.(Commander); ok && minOffset >= 0 {
 		wctx, cancel := context.WithDeadline(ctx, deadline)
-		err := c.WaitApplied(wctx, entity, id, minOffset)
+		err := c.WaitApplied(wctx, entityName, id, minOffset)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return processor.Entry{}, fmt.Errorf("%w: offset %d of %s %s not applied within %v", ErrTimeout, minOffset, entity, short(id), s.cfg.lookupDeadline)
+			return table.Entry{}, fmt.Errorf("%w: offset %d of %s %s not applied within %v", ErrTimeout, minOffset, entityName, short(id), s.cfg.lookupDeadline)
 		}
 		if err != nil {
-			return processor.Entry{}, err
+			return table.Entry{}, err
 		}
 	}
 	if opts.pointInTime() {
@@ -159,21 +160,21 @@ func (s *Server) ownerRead(ctx context.Context, entity, id string, opts readOpti
 		// every event: 404), never "not set".
 		h, ok := s.store.(Historian)
 		if !ok {
-			return processor.Entry{}, fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
+			return table.Entry{}, fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
 		}
-		return h.StateAt(ctx, entity, id, opts.version, opts.asOf)
+		return h.StateAt(ctx, entityName, id, opts.version, opts.asOf)
 	}
-	return s.store.Get(ctx, entity, id)
+	return s.store.Get(ctx, entityName, id)
 }
 
 // answerStandby answers from this node's standby copy if it is acceptable.
-func (s *Server) answerStandby(w http.ResponseWriter, r *http.Request, typ *processor.Type, entity, id string, opts readOptions) error {
-	e, err := s.store.GetStandby(r.Context(), entity, id)
+func (s *Server) answerStandby(w http.ResponseWriter, r *http.Request, typ *entity.Type, entityName, id string, opts readOptions) error {
+	e, err := s.store.GetStandby(r.Context(), entityName, id)
 	if err != nil {
 		return err
 	}
 	if !opts.accepts(e.Lag) {
-		return fmt.Errorf("%w: standby copy of %s %s is %d records behind (max_lag %d)", eventfold.ErrStale, entity, short(id), e.Lag, opts.maxLag)
+		return fmt.Errorf("%w: standby copy of %s %s is %d records behind (max_lag %d)", eventfold.ErrStale, entityName, short(id), e.Lag, opts.maxLag)
 	}
 	return s.writeEntry(w, typ, e)
 }
@@ -196,23 +197,23 @@ func (s *Server) askReplicas(w http.ResponseWriter, r *http.Request) bool {
 // forwardToOwner sends the read to the partition's owner and relays the
 // answer. done is false when the caller should retry (no owner known,
 // owner unreachable, owner not (yet) owning or recovered).
-func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entity, id string) (done bool, err error) {
-	return s.forwardToOwnerWith(w, r, entity, id, nil)
+func (s *Server) forwardToOwner(w http.ResponseWriter, r *http.Request, entityName, id string) (done bool, err error) {
+	return s.forwardToOwnerWith(w, r, entityName, id, nil)
 }
 
 // forwardToOwnerWith is forwardToOwner for a request whose body was read.
-func (s *Server) forwardToOwnerWith(w http.ResponseWriter, r *http.Request, entity, id string, body []byte) (done bool, err error) {
-	n := s.store.Partitions(entity)
+func (s *Server) forwardToOwnerWith(w http.ResponseWriter, r *http.Request, entityName, id string, body []byte) (done bool, err error) {
+	n := s.store.Partitions(entityName)
 	if n <= 0 {
 		// A replica that has not found its tables yet knows no partition count.
-		return false, fmt.Errorf("%w: partition count of %s not known yet", eventfold.ErrNotRecovered, entity)
+		return false, fmt.Errorf("%w: partition count of %s not known yet", eventfold.ErrNotRecovered, entityName)
 	}
-	part := s.cfg.partitioner.Partition(id, n)
-	owner, ok := s.own.Snapshot().Owner(entity, part)
+	part := s.cfg.Partitioner.Partition(id, n)
+	owner, ok := s.own.Snapshot().Owner(entityName, part)
 	if !ok || owner.ID == s.self.ID {
 		// Unknown, or the map still says us while the processor says no: it is moving.
 		s.own.Kick()
-		return false, fmt.Errorf("%w: no owner known for %s partition %d", eventfold.ErrUnavailable, entity, part)
+		return false, fmt.Errorf("%w: no owner known for %s partition %d", eventfold.ErrUnavailable, entityName, part)
 	}
 	return s.forward(w, r, owner, forwardOpts{body: body})
 }
@@ -309,7 +310,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, to Member, o fo
 	if n, err := io.Copy(w, br); err != nil || (resp.ContentLength >= 0 && n != resp.ContentLength) {
 		// Too late for another status: abort the connection, so the client
 		// sees a broken answer instead of a complete-looking one.
-		s.cfg.logger.Warn("relaying an answer broke off", slog.String("from", to.ID), slog.Int64("bytes", n), slog.Any("error", err))
+		s.cfg.Logger.Warn("relaying an answer broke off", slog.String("from", to.ID), slog.Int64("bytes", n), slog.Any("error", err))
 		panic(http.ErrAbortHandler)
 	}
 	return true, nil
@@ -333,7 +334,7 @@ func gaveUp(lastErr error) error {
 	return eventfold.ErrUnavailable
 }
 
-func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e processor.Entry) error {
+func (s *Server) writeEntry(w http.ResponseWriter, typ *entity.Type, e table.Entry) error {
 	state, err := typ.StateJSON(e.State)
 	if err != nil {
 		return fmt.Errorf("render state of %s %s: %w", e.Entity, short(e.Key), err)
@@ -356,7 +357,7 @@ func (s *Server) writeEntry(w http.ResponseWriter, typ *processor.Type, e proces
 }
 
 func (s *Server) appendEvent(r *http.Request) (any, error) {
-	typ, entity, id, err := s.target(r)
+	typ, entityName, id, err := s.target(r)
 	if err != nil {
 		return nil, err
 	}
@@ -382,7 +383,7 @@ func (s *Server) appendEvent(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: append to %s: %v", eventfold.ErrUnavailable, typ.Topic(), err)
 	}
-	return AppendResponse{Entity: entity, ID: id, Type: evType, Partition: pos.Partition, Offset: pos.Offset}, nil
+	return AppendResponse{Entity: entityName, ID: id, Type: evType, Partition: pos.Partition, Offset: pos.Offset}, nil
 }
 
 // ClusterResponse is the body of GET /v1/cluster.

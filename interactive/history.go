@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // Historian answers history and point-in-time queries; the processor
 // implements it (on the owner of the key's partition).
 type Historian interface {
-	History(ctx context.Context, entity, key string, after int64, limit int) (processor.HistoryPage, error)
-	StateAt(ctx context.Context, entity, key string, version uint64, asOf time.Time) (processor.Entry, error)
+	History(ctx context.Context, entityName, key string, after int64, limit int) (table.HistoryPage, error)
+	StateAt(ctx context.Context, entityName, key string, version uint64, asOf time.Time) (table.Entry, error)
 }
 
 // HistoryResponse is the body of GET /v1/{entity}/{id}/events.
@@ -51,7 +51,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
-	_, entity, id, err := s.target(r)
+	_, entityName, id, err := s.target(r)
 	if err != nil {
 		return err
 	}
@@ -60,19 +60,19 @@ func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	after, limit := hq.after, hq.limit
-	return s.atOwner(w, r, entity, id, func(ctx context.Context) error {
+	return s.atOwner(w, r, entityName, id, func(ctx context.Context) error {
 		h, ok := s.store.(Historian)
 		if !ok {
 			return fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
 		}
-		page, err := h.History(ctx, entity, id, after, limit)
+		page, err := h.History(ctx, entityName, id, after, limit)
 		if err != nil {
 			return err
 		}
 		w.Header().Set(HeaderServedBy, s.self.ID)
-		if err := writeHistory(w, entity, id, limit, page); err != nil {
+		if err := writeHistory(w, entityName, id, limit, page); err != nil {
 			// The status is sent: the client sees a cut body, nothing else to do.
-			s.cfg.logger.Debug("history response cut", slog.String("entity", entity), slog.String("id", id), slog.Any("error", err))
+			s.cfg.Logger.Debug("history response cut", slog.String("entity", entityName), slog.String("id", id), slog.Any("error", err))
 		}
 		return nil
 	})
@@ -83,7 +83,7 @@ func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
 // written on its own, the tail. Beside the page (whose payloads are bounded
 // by the processor's page bytes) it holds one encoded event, not the whole
 // encoded page.
-func writeHistory(w http.ResponseWriter, entity, id string, limit int, page processor.HistoryPage) error {
+func writeHistory(w http.ResponseWriter, entityName, id string, limit int, page table.HistoryPage) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	var buf bytes.Buffer
@@ -101,7 +101,7 @@ func writeHistory(w http.ResponseWriter, entity, id string, limit int, page proc
 		return err
 	}
 	buf.WriteString(`{"entity":`)
-	if err := put(entity); err != nil {
+	if err := put(entityName); err != nil {
 		return err
 	}
 	buf.WriteString(`,"id":`)
@@ -148,7 +148,7 @@ func writeHistory(w http.ResponseWriter, entity, id string, limit int, page proc
 // atOwner runs fn where key's partition is owned: here, or by one forward;
 // it retries while ownership moves, within the lookup deadline. Standbys
 // never answer. fn writes the response on success.
-func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entity, id string, fn func(ctx context.Context) error) error {
+func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entityName, id string, fn func(ctx context.Context) error) error {
 	forwarded := r.Header.Get(HeaderHop) != ""
 	ctx := r.Context()
 	deadline := time.Now().Add(s.cfg.lookupDeadline)
@@ -163,7 +163,7 @@ func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entity, id stri
 			if forwarded {
 				return err
 			}
-			done, ferr := s.forwardToOwner(w, r, entity, id)
+			done, ferr := s.forwardToOwner(w, r, entityName, id)
 			if done {
 				return nil
 			}
@@ -178,7 +178,7 @@ func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entity, id stri
 		}
 		if time.Now().Add(backoff).After(deadline) {
 			// One sentinel per outcome: lastErr is text, not a second %w.
-			return fmt.Errorf("%w: %s %s: no owner answered within %v: %v", gaveUp(lastErr), entity, short(id), s.cfg.lookupDeadline, lastErr)
+			return fmt.Errorf("%w: %s %s: no owner answered within %v: %v", gaveUp(lastErr), entityName, short(id), s.cfg.lookupDeadline, lastErr)
 		}
 		select {
 		case <-ctx.Done():

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // historyWhole is how a history page was encoded before it was streamed:
 // one HistoryResponse, JSON-encoded whole.
-func historyWhole(entity, id string, limit int, page processor.HistoryPage) []byte {
-	out := HistoryResponse{Entity: entity, ID: id, Events: []HistoryEvent{}, Limit: limit}
+func historyWhole(entityName, id string, limit int, page table.HistoryPage) []byte {
+	out := HistoryResponse{Entity: entityName, ID: id, Events: []HistoryEvent{}, Limit: limit}
 	if page.Next >= 0 {
 		out.Next = &page.Next
 	}
@@ -35,7 +35,7 @@ func historyWhole(entity, id string, limit int, page processor.HistoryPage) []by
 // and nil payloads, next set or null, no events at all.
 func TestStreamedHistoryPageIsTheWholeEncoding(t *testing.T) {
 	at := time.Date(2026, 12, 3, 8, 0, 0, 123_000_000, time.UTC)
-	events := []processor.HistoryEvent{
+	events := []table.HistoryEvent{
 		{Partition: 3, Offset: 10, Timestamp: at, Type: "Set", Payload: []byte(`{"type":"Set","v":"a"}`), Applied: true, Version: 1},
 		{Partition: 3, Offset: 12, Timestamp: at, Type: "Set", Payload: []byte("{ \"type\" : \"Set\",\n \"v\": \"<b>&amp;\u2028</b>\" }"), Applied: true, Version: 2},
 		{Partition: 3, Offset: 13, Timestamp: at, Payload: []byte("not json \xff\x00 <x>"), Version: 2},
@@ -45,11 +45,11 @@ func TestStreamedHistoryPageIsTheWholeEncoding(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		page processor.HistoryPage
+		page table.HistoryPage
 	}{
-		{"more", processor.HistoryPage{Events: events, Next: 17}},
-		{"last", processor.HistoryPage{Events: events[:2], Next: -1}},
-		{"empty", processor.HistoryPage{Next: -1}},
+		{"more", table.HistoryPage{Events: events, Next: 17}},
+		{"last", table.HistoryPage{Events: events[:2], Next: -1}},
+		{"empty", table.HistoryPage{Next: -1}},
 	} {
 		rec := httptest.NewRecorder()
 		if err := writeHistory(rec, "regi<sters>", "id \"&\" 1", 7, tc.page); err != nil {

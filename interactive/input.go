@@ -17,8 +17,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/limits"
-	"github.com/eventfold/eventfold/processor"
 )
 
 // Everything a request carries is checked here, where it enters: the path
@@ -61,15 +61,15 @@ func validateID(id string) error {
 // target returns the route's entity type and id. The router matches the
 // encoded path (Router.UseEncodedPath), so an id may contain "/" (sent as
 // %2F); the variables are unescaped here, once, for every route.
-func (s *Server) target(r *http.Request) (typ *processor.Type, entity, id string, err error) {
+func (s *Server) target(r *http.Request) (typ *entity.Type, entityName, id string, err error) {
 	v := mux.Vars(r)
-	entity, err = url.PathUnescape(v["entity"])
+	entityName, err = url.PathUnescape(v["entity"])
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%w: entity type %s is not a valid path segment", eventfold.ErrInvalid, short(v["entity"]))
 	}
-	typ, ok := s.store.Type(entity)
+	typ, ok := s.store.Type(entityName)
 	if !ok {
-		return nil, "", "", fmt.Errorf("%w: unknown entity type %s", eventfold.ErrNotFound, short(entity))
+		return nil, "", "", fmt.Errorf("%w: unknown entity type %s", eventfold.ErrNotFound, short(entityName))
 	}
 	id, err = url.PathUnescape(v["id"])
 	if err != nil {
@@ -78,7 +78,7 @@ func (s *Server) target(r *http.Request) (typ *processor.Type, entity, id string
 	if err := validateID(id); err != nil {
 		return nil, "", "", err
 	}
-	return typ, entity, id, nil
+	return typ, entityName, id, nil
 }
 
 // parseQuery parses a raw query strictly: a malformed pair (a bad escape, a
@@ -274,8 +274,8 @@ type ifMatch struct {
 // commandOptions reads a command's Idempotency-Key, If-Match and
 // expected_version (decimal only; it must agree with If-Match when both
 // are given).
-func commandOptions(h http.Header, rawQuery string) (processor.CommandOptions, error) {
-	var o processor.CommandOptions
+func commandOptions(h http.Header, rawQuery string) (entity.CommandOptions, error) {
+	var o entity.CommandOptions
 	if keys := h.Values(HeaderIdempotencyKey); len(keys) > 1 {
 		return o, fmt.Errorf("%w: %d %s headers, want one", eventfold.ErrInvalid, len(keys), HeaderIdempotencyKey)
 	}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/node"
-	"github.com/eventfold/eventfold/processor"
 )
 
 // A register entity: each event sets the value; the version counts events.
@@ -55,11 +55,11 @@ var regCommands = codec.NewUnion[regCommand]().
 	MustRegister("Put", func() regCommand { return &put{} }).
 	MustRegister("PutMany", func() regCommand { return &putMany{} })
 
-var registers = processor.Entity[register, regEvent]{
+var registers = entity.Entity[register, regEvent]{
 	Name:   "registers",
 	Events: regEvents,
 	Evolve: func(_ register, e regEvent) (register, error) { return register{V: e.(*set).V}, nil },
-	Commands: processor.Commands[register, regEvent, regCommand]{
+	Commands: entity.Commands[register, regEvent, regCommand]{
 		Codec: regCommands,
 		Decide: func(_ register, c regCommand) ([]regEvent, error) {
 			if m, ok := c.(*putMany); ok {
@@ -77,7 +77,7 @@ var registers = processor.Entity[register, regEvent]{
 	},
 }
 
-func entities() []processor.Definition { return []processor.Definition{registers} }
+func entities() []entity.Definition { return []entity.Definition{registers} }
 
 func setEvent(v string) []byte {
 	b, _ := regEvents.Encode(&set{V: v})

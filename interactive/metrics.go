@@ -1,6 +1,10 @@
 package interactive
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	requests *prometheus.HistogramVec
@@ -8,7 +12,7 @@ type metrics struct {
 	stale    *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventfold_http_request_seconds",
@@ -32,8 +36,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, s := range []string{"here", "relayed"} {
 		m.stale.WithLabelValues(s)
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.forwards, m.stale)
+	for _, c := range []prometheus.Collector{m.requests, m.forwards, m.stale} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("interactive: register metrics: %w", err)
+		}
 	}
-	return m
+	return m, nil
 }

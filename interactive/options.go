@@ -1,13 +1,9 @@
 package interactive
 
 import (
-	"io"
-	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/limits"
 )
 
@@ -23,9 +19,7 @@ type config struct {
 	maxBody        int64
 	lookupDeadline time.Duration
 	forwardTimeout time.Duration
-	partitioner    kafka.Partitioner
-	logger         *slog.Logger
-	registerer     prometheus.Registerer
+	cluster.Settings
 }
 
 func defaultConfig() config {
@@ -33,8 +27,7 @@ func defaultConfig() config {
 		maxBody:        limits.EventBytes,
 		lookupDeadline: 5 * time.Second,
 		forwardTimeout: 2 * time.Second,
-		partitioner:    kafka.FNV1a,
-		logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Settings:       cluster.Settings{}.WithDefaults(),
 	}
 }
 
@@ -59,21 +52,7 @@ func WithForwardTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.forwardTimeout = d })
 }
 
-// WithPartitioner must match the processor's. Default kafka.FNV1a.
-func WithPartitioner(p kafka.Partitioner) Option {
-	return optionFunc(func(c *config) { c.partitioner = p })
-}
-
-// WithLogger sets the logger. Default: discard.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l != nil {
-			c.logger = l
-		}
-	})
-}
-
-// WithRegisterer registers the HTTP metrics. Default: none.
-func WithRegisterer(r prometheus.Registerer) Option {
-	return optionFunc(func(c *config) { c.registerer = r })
-}
+// WithSettings sets the cluster-wide settings: the partitioner (the
+// processors'), the logger and the registerer of the HTTP metrics. Zero
+// fields take the defaults.
+func WithSettings(s cluster.Settings) Option { return optionFunc(func(c *config) { c.Settings = s }) }

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
-	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/view"
 )
 
@@ -31,7 +31,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 // tables: it knows its entity types and no partition count.
 func replicaView(t *testing.T, k *eventfoldtest.Kafka, withTables bool) *view.View {
 	t.Helper()
-	v, err := view.New(k.Brokers, entities(), view.WithSaramaConfig(eventfoldtest.SaramaConfig()), view.WithDataDir(t.TempDir()))
+	v, err := view.New(k.Brokers, entities(), view.WithSettings(cluster.Settings{Sarama: eventfoldtest.SaramaConfig(), DataDir: t.TempDir()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func replicaView(t *testing.T, k *eventfoldtest.Kafka, withTables bool) *view.Vi
 		return v
 	}
 	ctx := eventfoldtest.Context(t, 2*time.Minute)
-	spec := kafka.TopicSpec{Name: processor.TableTopic("eventfold", "registers"), Kind: kafka.Table, Partitions: 12, Replication: 1}
+	spec := kafka.TopicSpec{Name: cluster.Settings{}.WithDefaults().TableTopic("registers"), Kind: kafka.Table, Partitions: 12, Replication: 1}
 	if _, err := kafka.EnsureTopics(ctx, k.Brokers, eventfoldtest.SaramaConfig(), []kafka.TopicSpec{spec}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +74,10 @@ func ownedByGhost(t *testing.T, k *eventfoldtest.Kafka, ghost interactive.Member
 		done = append(done, d)
 		go func() { defer close(d); f() }()
 	}
-	run(func() { _ = interactive.Announce(ctx, k.Brokers, eventfoldtest.SaramaConfig(), "ghost", ghost) })
-	own := interactive.NewOwnership(k.Brokers, eventfoldtest.SaramaConfig(), map[string]string{"registers": interactive.ReplicaGroup("ghost")}, "", 100*time.Millisecond, discard)
+	run(func() {
+		_ = interactive.Announce(ctx, k.Brokers, cluster.Settings{App: "ghost", Sarama: eventfoldtest.SaramaConfig()}, ghost)
+	})
+	own := interactive.NewOwnership(k.Brokers, eventfoldtest.SaramaConfig(), map[string]string{"registers": cluster.Settings{App: "ghost"}.ReplicaGroup()}, "", 100*time.Millisecond, discard)
 	run(func() { _ = own.Run(ctx) })
 	eventfoldtest.Eventually(t, 30*time.Second, func() error {
 		if m, ok := own.Snapshot().Owner("registers", 0); !ok || m.ID != ghost.ID {

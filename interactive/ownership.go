@@ -46,11 +46,11 @@ type Snapshot struct {
 }
 
 // Owner returns the member owning partition p of entity.
-func (s *Snapshot) Owner(entity string, p int32) (Member, bool) {
+func (s *Snapshot) Owner(entityName string, p int32) (Member, bool) {
 	if s == nil {
 		return Member{}, false
 	}
-	id, ok := s.Owners[entity][p]
+	id, ok := s.Owners[entityName][p]
 	if !ok {
 		return Member{}, false
 	}
@@ -165,17 +165,17 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 			}
 			continue
 		}
-		entity := entityOf[d.GroupId]
-		if entity == "" {
+		entityName := entityOf[d.GroupId]
+		if entityName == "" {
 			continue
 		}
 		stable := strings.EqualFold(d.State, "Stable")
-		next.Stable[entity] = stable
+		next.Stable[entityName] = stable
 		if !stable {
 			// Mid-rebalance assignments are partial: keep the last stable
 			// view, whose owners either still answer or are retried.
-			next.Owners[entity] = prev.Owners[entity]
-			for _, id := range prev.Owners[entity] {
+			next.Owners[entityName] = prev.Owners[entityName]
+			for _, id := range prev.Owners[entityName] {
 				if m, ok := prev.Members[id]; ok {
 					next.Members[id] = m
 				}
@@ -198,7 +198,7 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 				}
 			}
 		}
-		next.Owners[entity] = owners
+		next.Owners[entityName] = owners
 	}
 	if !sameOwners(prev.Owners, next.Owners) {
 		next.Revision++

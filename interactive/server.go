@@ -14,9 +14,10 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // Response headers.
@@ -34,13 +35,13 @@ const (
 // Store is the local state a Server reads: a processor.Processor, or a
 // read-only replica.
 type Store interface {
-	Types() []*processor.Type
-	Type(name string) (*processor.Type, bool)
-	Partitions(entity string) int32
-	Get(ctx context.Context, entity, key string) (processor.Entry, error)
-	GetStandby(ctx context.Context, entity, key string) (processor.Entry, error)
-	Assigned(entity string) []int32
-	RecoveredPartitions(entity string) []int32
+	Types() []*entity.Type
+	Type(name string) (*entity.Type, bool)
+	Partitions(entityName string) int32
+	Get(ctx context.Context, entityName, key string) (table.Entry, error)
+	GetStandby(ctx context.Context, entityName, key string) (table.Entry, error)
+	Assigned(entityName string) []int32
+	RecoveredPartitions(entityName string) []int32
 	Recovered() bool
 }
 
@@ -69,6 +70,7 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	cfg.Settings = cfg.Settings.WithDefaults()
 	if store == nil || own == nil {
 		return nil, fmt.Errorf("interactive: %w: store and ownership are required", eventfold.ErrInvalid)
 	}
@@ -81,9 +83,13 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	if cfg.maxBody > limits.EventBytes {
 		return nil, fmt.Errorf("interactive: %w: max body %d bytes is above limits.EventBytes (%d): such an event cannot be produced", eventfold.ErrInvalid, cfg.maxBody, limits.EventBytes)
 	}
+	m, err := newMetrics(cfg.Registry())
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		store: store, own: own, self: self, producer: producer, cfg: cfg,
-		metrics: newMetrics(cfg.registerer),
+		metrics: m,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:               nil, // forwards go to peers from the membership, never via a proxy
 			DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -177,7 +183,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler { //nolint:errorlint // the net/http sentinel is compared, never wrapped
 				panic(v)
 			}
-			s.cfg.logger.Error("handler panicked", slog.String("method", r.Method), slog.String("path", short(r.URL.EscapedPath())),
+			s.cfg.Logger.Error("handler panicked", slog.String("method", r.Method), slog.String("path", short(r.URL.EscapedPath())),
 				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 			if sw.status != 0 {
 				panic(http.ErrAbortHandler)

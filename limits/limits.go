@@ -46,6 +46,9 @@ const (
 	// EventsPerCommand is the default bound on the events one command may
 	// append (settable per entity type); past it the command gets 422.
 	EventsPerCommand = 100
+	// MaxEventsPerCommand is the most an entity type may allow: the bound
+	// on a pending command's offsets in the stored envelope.
+	MaxEventsPerCommand = 1 << 16
 
 	// IdempotencyKeyBytes bounds the Idempotency-Key header.
 	IdempotencyKeyBytes = 256

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,7 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/eventfold/eventfold/cluster"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/interactive"
+	"github.com/eventfold/eventfold/internal/run"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
@@ -29,7 +31,7 @@ import (
 // Config describes a node. Brokers and Entities are required.
 type Config struct {
 	Brokers  []string
-	Entities []processor.Definition
+	Entities []entity.Definition
 
 	App          string // group prefix; default "eventfold"
 	NodeID       string // default: hostname + random suffix
@@ -68,6 +70,7 @@ type Config struct {
 // Node is a running eventfold node.
 type Node struct {
 	cfg       Config
+	settings  cluster.Settings // handed down to every stage
 	ln        net.Listener
 	self      interactive.Member
 	proc      *processor.Processor // nil on replicas
@@ -87,20 +90,8 @@ type Node struct {
 // known before the node joins the groups) and builds the parts. Nothing
 // talks to Kafka before Run.
 func New(cfg Config) (*Node, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if cfg.App == "" {
-		cfg.App = "eventfold"
-	}
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = ":8080"
-	}
-	if cfg.Sarama == nil {
-		cfg.Sarama = kafka.NewConfig()
-	}
-	if cfg.Partitioner == "" {
-		cfg.Partitioner = kafka.FNV1a
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
@@ -110,13 +101,24 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
-		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewBuildInfoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewBuildInfoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, fmt.Errorf("node: register metrics: %w", err)
+			}
+		}
 	}
+	settings := cluster.Settings{App: cfg.App, DataDir: cfg.DataDir, Partitioner: cfg.Partitioner, Sarama: cfg.Sarama,
+		Logger: cfg.Logger, Registerer: cfg.Registry}.WithDefaults()
+	if err := settings.Validate(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	settings.Logger = settings.Logger.With(slog.String("node", cfg.NodeID))
+	cfg.App, cfg.DataDir, cfg.Partitioner, cfg.Sarama = settings.App, settings.DataDir, settings.Partitioner, settings.Sarama
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("node: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	n := &Node{cfg: cfg, ln: ln, registry: cfg.Registry, logger: cfg.Logger.With(slog.String("node", cfg.NodeID))}
+	n := &Node{cfg: cfg, settings: settings, ln: ln, registry: cfg.Registry, logger: settings.Logger}
 	if err := n.build(); err != nil {
 		ln.Close()
 		return nil, err
@@ -140,7 +142,7 @@ func (n *Node) build() error {
 	n.self = interactive.Member{ID: cfg.NodeID, URL: adv, Role: role}
 
 	var own *interactive.Ownership
-	var types []*processor.Type
+	var types []*entity.Type
 	if role == interactive.RoleProcessor {
 		proc, err := n.buildProcessor(func() { own.Kick() })
 		if err != nil {
@@ -148,9 +150,7 @@ func (n *Node) build() error {
 		}
 		n.proc, n.store, types = proc, proc, proc.Types()
 	} else {
-		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithApp(cfg.App), view.WithDataDir(orDefault(cfg.DataDir, "data")),
-			view.WithSaramaConfig(cfg.Sarama), view.WithPartitioner(cfg.Partitioner), view.WithLogger(n.logger),
-			view.WithRegisterer(n.registry))
+		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithSettings(n.settings))
 		if err != nil {
 			return err
 		}
@@ -162,18 +162,16 @@ func (n *Node) build() error {
 		return err
 	}
 	for _, t := range types {
-		groups[t.Name()] = processor.Group(cfg.App, t.Name())
+		groups[t.Name()] = n.settings.Group(t.Name())
 		pm.Watch(t.Topic())
 	}
 	n.prodMetrics = pm
-	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, interactive.ReplicaGroup(cfg.App), cfg.OwnershipInterval, n.logger)
-	n.registerOwnershipMetrics(own, types)
-
-	iopts := []interactive.Option{
-		interactive.WithLogger(n.logger),
-		interactive.WithRegisterer(n.registry),
-		interactive.WithPartitioner(cfg.Partitioner),
+	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, n.settings.ReplicaGroup(), cfg.OwnershipInterval, n.logger)
+	if err := n.registerOwnershipMetrics(own, types); err != nil {
+		return err
 	}
+
+	iopts := []interactive.Option{interactive.WithSettings(n.settings)}
 	if cfg.Token != "" {
 		iopts = append(iopts, interactive.WithToken(cfg.Token))
 	}
@@ -185,7 +183,7 @@ func (n *Node) build() error {
 		return err
 	}
 	n.own, n.api = own, api
-	n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	return n.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventfold_ready",
 		Help: "1 while the node is ready for traffic (what /readyz says): partitions recovered, in the ownership map.",
 	}, func() float64 {
@@ -194,22 +192,25 @@ func (n *Node) build() error {
 		}
 		return 1
 	}))
+}
+
+// register adds the node's own metrics: a clash (a registry shared with
+// another node) is an error, not a panic.
+func (n *Node) register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := n.registry.Register(c); err != nil {
+			return fmt.Errorf("node: register metrics: %w", err)
+		}
+	}
 	return nil
 }
 
 func (n *Node) buildProcessor(onAssign func()) (*processor.Processor, error) {
 	cfg := n.cfg
 	popts := []processor.Option{
-		processor.WithApp(cfg.App),
-		processor.WithSaramaConfig(cfg.Sarama),
-		processor.WithPartitioner(cfg.Partitioner),
-		processor.WithLogger(n.logger),
-		processor.WithRegisterer(n.registry),
+		processor.WithSettings(n.settings),
 		processor.WithMemberData(n.self.Encode()),
 		processor.WithAssignmentHook(func(string, []int32) { onAssign() }),
-	}
-	if cfg.DataDir != "" {
-		popts = append(popts, processor.WithDataDir(cfg.DataDir))
 	}
 	if cfg.Partitions > 0 {
 		popts = append(popts, processor.WithPartitions(cfg.Partitions))
@@ -230,22 +231,24 @@ func (n *Node) buildProcessor(onAssign func()) (*processor.Processor, error) {
 	return processor.New(cfg.Brokers, cfg.Entities, popts...)
 }
 
-func (n *Node) registerOwnershipMetrics(own *interactive.Ownership, types []*processor.Type) {
-	n.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "eventfold_ownership_changes_total",
-		Help: "Times the partition ownership map seen by this node changed.",
-	}, func() float64 { return float64(own.Changes()) }))
-	n.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "eventfold_ownership_refresh_errors_total",
-		Help: "Ownership map refreshes that failed (the map keeps its last state; forwards may go stale).",
-	}, func() float64 { return float64(own.RefreshErrors()) }))
-	n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "eventfold_ownership_members",
-		Help: "Members in the ownership map seen by this node.",
-	}, func() float64 { return float64(len(own.Snapshot().Members)) }))
+func (n *Node) registerOwnershipMetrics(own *interactive.Ownership, types []*entity.Type) error {
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "eventfold_ownership_changes_total",
+			Help: "Times the partition ownership map seen by this node changed.",
+		}, func() float64 { return float64(own.Changes()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "eventfold_ownership_refresh_errors_total",
+			Help: "Ownership map refreshes that failed (the map keeps its last state; forwards may go stale).",
+		}, func() float64 { return float64(own.RefreshErrors()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "eventfold_ownership_members",
+			Help: "Members in the ownership map seen by this node.",
+		}, func() float64 { return float64(len(own.Snapshot().Members)) }),
+	}
 	for _, t := range types {
 		name := t.Name()
-		n.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "eventfold_ownership_unowned_partitions",
 			Help:        "Partitions of the entity type that no member owns, as this node sees the groups.",
 			ConstLabels: prometheus.Labels{"entity": name},
@@ -257,6 +260,7 @@ func (n *Node) registerOwnershipMetrics(own *interactive.Ownership, types []*pro
 			return float64(total - int32(len(own.Snapshot().Owners[name])))
 		}))
 	}
+	return n.register(cs...)
 }
 
 func orDefault(s, def string) string {
@@ -305,29 +309,23 @@ func (n *Node) Run(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    limits.HTTPHeaderBytes,
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	run := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	g, ctx := run.New(ctx)
+	part := func(name string, fn func() error) {
+		g.Go(func() error {
 			if err := fn(); err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+				return fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+			return nil
+		})
 	}
 	if n.proc != nil {
-		run("processor", func() error { return n.proc.Run(ctx) })
+		part("processor", func() error { return n.proc.Run(ctx) })
 	} else {
-		run("view", func() error { return n.view.Run(ctx) })
-		run("announce", func() error { return interactive.Announce(ctx, n.cfg.Brokers, n.cfg.Sarama, n.cfg.App, n.self) })
+		part("view", func() error { return n.view.Run(ctx) })
+		part("announce", func() error { return interactive.Announce(ctx, n.cfg.Brokers, n.settings, n.self) })
 	}
-	run("ownership", func() error { return n.own.Run(ctx) })
-	run("http", func() error {
+	part("ownership", func() error { return n.own.Run(ctx) })
+	part("http", func() error {
 		if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -341,19 +339,14 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
-	wg.Wait()
+	err := g.Wait()
 	n.producerM.Lock()
 	if n.producer != nil {
 		n.producer.Close()
 	}
 	n.producerM.Unlock()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
 	n.logger.Info("node stopped")
-	return errors.Join(all...)
+	return err
 }
 
 // ListenURL is the address the HTTP server listens on, as a URL.

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventfold/eventfold/table"
 )
 
 // collector reports live state on every scrape instead of tracking it in
@@ -16,7 +18,6 @@ type collector struct {
 	recovered *prometheus.Desc
 	lag       *prometheus.Desc
 	tableSize *prometheus.Desc
-	standby   *prometheus.Desc
 }
 
 func newCollector(p *Processor) *collector {
@@ -30,8 +31,6 @@ func newCollector(p *Processor) *collector {
 			"Events in the partition not yet delivered to the fold (high-water mark minus next offset).", []string{"entity", "partition"}, nil),
 		tableSize: prometheus.NewDesc("eventfold_processor_table_bytes",
 			"Bytes of the entity type's LevelDB tables on this node's disk.", []string{"entity"}, nil),
-		standby: prometheus.NewDesc("eventfold_standby_lag",
-			"Changelog records a standby copy (hot standby on a processor, or a replica) is behind.", []string{"entity", "partition"}, nil),
 	}
 }
 
@@ -40,7 +39,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.recovered
 	ch <- c.lag
 	ch <- c.tableSize
-	ch <- c.standby
+	ch <- table.StandbyLagDesc
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -54,12 +53,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		rt.mu.RUnlock()
 		recovered := rt.stores.Recovered()
 		ch <- prometheus.MustNewConstMetric(c.recovered, prometheus.GaugeValue, float64(len(recovered)), name)
-		for _, part := range recovered {
-			if lag := rt.stores.Lag(part); !rt.owns(part) && lag >= 0 {
-				ch <- prometheus.MustNewConstMetric(c.standby, prometheus.GaugeValue, float64(lag), name, strconv.Itoa(int(part)))
-			}
-		}
-		ch <- prometheus.MustNewConstMetric(c.tableSize, prometheus.GaugeValue, float64(dirSize(filepath.Join(c.p.cfg.dataDir, rt.group))), name)
+		rt.stores.CollectStandbyLag(ch, name, func(part int32) bool { return !rt.owns(part) })
+		ch <- prometheus.MustNewConstMetric(c.tableSize, prometheus.GaugeValue, float64(dirSize(filepath.Join(c.p.cfg.DataDir, rt.group))), name)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
@@ -20,7 +21,7 @@ import (
 //	go test -run '^$' -bench Commands -benchtime 2000x ./processor
 func BenchmarkCommands(b *testing.B) {
 	k := eventfoldtest.NewKafka(b, 1)
-	p := startEntities(b, k.Brokers, b.TempDir(), []processor.Definition{commandedCounter}, processor.WithPartitions(4))
+	p := startEntities(b, k.Brokers, b.TempDir(), []entity.Definition{commandedCounter}, processor.WithPartitions(4))
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -47,7 +48,7 @@ func BenchmarkCommands(b *testing.B) {
 						}
 						key := fmt.Sprint(tc.name, "-", i%tc.keys)
 						t0 := time.Now()
-						if _, err := p.Execute(ctx, "counters", key, []byte(`{"type":"Add","n":1}`), processor.CommandOptions{}); err != nil {
+						if _, err := p.Execute(ctx, "counters", key, []byte(`{"type":"Add","n":1}`), entity.CommandOptions{}); err != nil {
 							b.Error(err)
 							return
 						}
@@ -71,7 +72,7 @@ func BenchmarkCommands(b *testing.B) {
 //	go test -run '^$' -bench CommandBesideALargeCommand -benchtime 30x ./processor
 func BenchmarkCommandBesideALargeCommand(b *testing.B) {
 	k := eventfoldtest.NewKafka(b, 1)
-	p := startEntities(b, k.Brokers, b.TempDir(), []processor.Definition{notesEntity}, processor.WithPartitions(1))
+	p := startEntities(b, k.Brokers, b.TempDir(), []entity.Definition{notesEntity}, processor.WithPartitions(1))
 	ctx := context.Background()
 	texts := make([]string, limits.EventsPerCommand)
 	for i := range texts {
@@ -88,13 +89,13 @@ func BenchmarkCommandBesideALargeCommand(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			if _, err := p.Execute(ctx, "notes", fmt.Sprint("large-", i), large, processor.CommandOptions{}); err != nil {
+			if _, err := p.Execute(ctx, "notes", fmt.Sprint("large-", i), large, entity.CommandOptions{}); err != nil {
 				b.Error(err)
 			}
 			largeLat[i] = time.Since(t0)
 		}()
 		t0 := time.Now()
-		if _, err := p.Execute(ctx, "notes", fmt.Sprint("small-", i), small, processor.CommandOptions{}); err != nil {
+		if _, err := p.Execute(ctx, "notes", fmt.Sprint("small-", i), small, entity.CommandOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		smallLat[i] = time.Since(t0)

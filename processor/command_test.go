@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -51,16 +52,16 @@ func decideCounter(s counter, c counterCommand) ([]counterEvent, error) {
 	return nil, fmt.Errorf("unknown command %T", c)
 }
 
-var commandedCounter = processor.Entity[counter, counterEvent]{
+var commandedCounter = entity.Entity[counter, counterEvent]{
 	Name:     "counters",
 	Events:   counterEvents,
 	Evolve:   evolveCounter,
-	Commands: processor.Commands[counter, counterEvent, counterCommand]{Codec: counterCommands, Decide: decideCounter},
+	Commands: entity.Commands[counter, counterEvent, counterCommand]{Codec: counterCommands, Decide: decideCounter},
 }
 
 func startCommanded(t *testing.T, k *eventfoldtest.Kafka, opts ...processor.Option) *running {
 	t.Helper()
-	return startEntities(t, k.Brokers, t.TempDir(), []processor.Definition{commandedCounter}, opts...)
+	return startEntities(t, k.Brokers, t.TempDir(), []entity.Definition{commandedCounter}, opts...)
 }
 
 // cmdEvent is an event as a command writes it.
@@ -187,38 +188,38 @@ func TestExecute(t *testing.T) {
 	k := eventfoldtest.NewKafka(t, 1)
 	r := startCommanded(t, k)
 	ctx := eventfoldtest.Context(t, time.Minute)
-	add := func(key, cmd string, opts processor.CommandOptions) (processor.CommandResult, error) {
+	add := func(key, cmd string, opts entity.CommandOptions) (entity.CommandResult, error) {
 		return r.Execute(ctx, "counters", key, []byte(cmd), opts)
 	}
-	res, err := add("x", `{"type":"Add","n":5}`, processor.CommandOptions{})
+	res, err := add("x", `{"type":"Add","n":5}`, entity.CommandOptions{})
 	if err != nil || res.Version != 1 || res.Events != 1 || string(res.State) != `{"sum":5,"count":1,"last":[5]}` {
 		t.Fatalf("first command: %+v, %v", res, err)
 	}
 	v1 := uint64(1)
-	res, err = add("x", `{"type":"AddMany","values":[1,2,3]}`, processor.CommandOptions{ExpectedVersion: &v1, ID: "many"})
+	res, err = add("x", `{"type":"AddMany","values":[1,2,3]}`, entity.CommandOptions{ExpectedVersion: &v1, ID: "many"})
 	if err != nil || res.Version != 4 || res.Events != 3 {
 		t.Fatalf("batch: %+v, %v", res, err)
 	}
 	// If-Match on an old version: 409 with the current version.
-	var ce *processor.ConflictError
-	if _, err := add("x", `{"type":"Add","n":1}`, processor.CommandOptions{ExpectedVersion: &v1}); !errors.As(err, &ce) || ce.Current != 4 || !errors.Is(err, eventfold.ErrConflict) {
+	var ce *entity.ConflictError
+	if _, err := add("x", `{"type":"Add","n":1}`, entity.CommandOptions{ExpectedVersion: &v1}); !errors.As(err, &ce) || ce.Current != 4 || !errors.Is(err, eventfold.ErrConflict) {
 		t.Fatalf("stale If-Match: %v", err)
 	}
 	// The domain refuses.
-	if _, err := add("x", `{"type":"Add","n":-1}`, processor.CommandOptions{}); !errors.Is(err, eventfold.ErrRejected) {
+	if _, err := add("x", `{"type":"Add","n":-1}`, entity.CommandOptions{}); !errors.Is(err, eventfold.ErrRejected) {
 		t.Fatalf("negative add: %v", err)
 	}
 	// A command whose own events do not apply (Evolve rejects -1) appends nothing.
-	if _, err := add("x", `{"type":"AddMany","values":[1,-1]}`, processor.CommandOptions{}); !errors.Is(err, eventfold.ErrRejected) {
+	if _, err := add("x", `{"type":"AddMany","values":[1,-1]}`, entity.CommandOptions{}); !errors.Is(err, eventfold.ErrRejected) {
 		t.Fatalf("batch with an invalid event: %v", err)
 	}
 	for _, bad := range []string{`{"type":"Sub"}`, `not json`} {
-		if _, err := add("x", bad, processor.CommandOptions{}); !errors.Is(err, eventfold.ErrInvalid) {
+		if _, err := add("x", bad, entity.CommandOptions{}); !errors.Is(err, eventfold.ErrInvalid) {
 			t.Fatalf("%s: %v", bad, err)
 		}
 	}
 	// A retry with the same id returns the first result and appends nothing.
-	again, err := add("x", `{"type":"AddMany","values":[1,2,3]}`, processor.CommandOptions{ExpectedVersion: &v1, ID: "many"})
+	again, err := add("x", `{"type":"AddMany","values":[1,2,3]}`, entity.CommandOptions{ExpectedVersion: &v1, ID: "many"})
 	if err != nil || !again.Duplicate || again.Version != 4 || again.Events != 0 {
 		t.Fatalf("retry: %+v, %v", again, err)
 	}
@@ -226,10 +227,10 @@ func TestExecute(t *testing.T) {
 	// first result: the new command would be silently dropped otherwise.
 	for _, other := range []struct {
 		cmd  string
-		opts processor.CommandOptions
+		opts entity.CommandOptions
 	}{
-		{`{"type":"AddMany","values":[7]}`, processor.CommandOptions{ExpectedVersion: &v1, ID: "many"}},
-		{`{"type":"AddMany","values":[1,2,3]}`, processor.CommandOptions{ID: "many"}},
+		{`{"type":"AddMany","values":[7]}`, entity.CommandOptions{ExpectedVersion: &v1, ID: "many"}},
+		{`{"type":"AddMany","values":[1,2,3]}`, entity.CommandOptions{ID: "many"}},
 	} {
 		if _, err := add("x", other.cmd, other.opts); !errors.Is(err, eventfold.ErrIdempotencyKeyReused) {
 			t.Fatalf("id reused for %s: %v, want ErrIdempotencyKeyReused", other.cmd, err)
@@ -256,7 +257,7 @@ func TestIdempotentRetryAfterCrashBetweenProduceAndAnswer(t *testing.T) {
 	})
 	r := startCommanded(t, k) // the new owner
 	ctx := eventfoldtest.Context(t, time.Minute)
-	res, err := r.Execute(ctx, "counters", "y", []byte(`{"type":"AddMany","values":[4,6]}`), processor.CommandOptions{ID: "retry-me"})
+	res, err := r.Execute(ctx, "counters", "y", []byte(`{"type":"AddMany","values":[4,6]}`), entity.CommandOptions{ID: "retry-me"})
 	if err != nil || !res.Duplicate || res.Version != 2 || res.Events != 0 {
 		t.Fatalf("retry: %+v, %v", res, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 )
@@ -43,16 +44,16 @@ const (
 // that leaves no room for the headers is replaced by a reference to its
 // source position, so a dead letter can always be written.
 func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, err error) bool {
-	reason := ReasonDecode
-	var fe *FoldError
+	reason := entity.ReasonDecode
+	var fe *entity.FoldError
 	if errors.As(err, &fe) {
 		reason = fe.Reason
 	}
-	rt.p.cfg.logger.Warn("event sent to dead-letter topic",
-		slog.String("entity", rt.typ.name), slog.String("key", truncate(ctx.Key(), 256)),
+	rt.p.cfg.Logger.Warn("event sent to dead-letter topic",
+		slog.String("entity", rt.typ.Name()), slog.String("key", truncate(ctx.Key(), 256)),
 		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()),
 		slog.String("reason", string(reason)), slog.String("event_type", typ), slog.String("error", truncate(err.Error(), 512)))
-	rec := deadLetterRecord(rt.typ.DeadLetterTopic(), rt.typ.topic, ctx.Key(), data, typ, reason, err, ctx.Partition(), ctx.Offset())
+	rec := deadLetterRecord(rt.typ.DeadLetterTopic(), rt.typ.Topic(), ctx.Key(), data, typ, reason, err, ctx.Partition(), ctx.Offset())
 	pr, perr := rt.p.producer()
 	if perr == nil {
 		wctx, cancel := context.WithTimeout(ctx.Context(), writeTimeout)
@@ -61,15 +62,15 @@ func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, e
 	}
 	if perr != nil {
 		rt.p.permanent(perr)
-		ctx.Fail(fmt.Errorf("dead letter for %s partition %d offset %d: %w", rt.typ.name, ctx.Partition(), ctx.Offset(), perr))
+		ctx.Fail(fmt.Errorf("dead letter for %s partition %d offset %d: %w", rt.typ.Name(), ctx.Partition(), ctx.Offset(), perr))
 		return false
 	}
-	rt.p.metrics.deadLetters.WithLabelValues(rt.typ.name, string(reason)).Inc()
+	rt.p.metrics.deadLetters.WithLabelValues(rt.typ.Name(), string(reason)).Inc()
 	return true
 }
 
 // deadLetterRecord builds a dead letter that fits in one record.
-func deadLetterRecord(topic, source, key string, data []byte, typ string, reason Reason, err error,
+func deadLetterRecord(topic, source, key string, data []byte, typ string, reason entity.Reason, err error,
 	partition int32, offset int64) kafka.Record {
 	hdr := []sarama.RecordHeader{
 		{Key: []byte(HeaderError), Value: []byte(truncate(err.Error(), limits.ErrorTextBytes))},

@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -94,13 +95,13 @@ func TestDeadLettersAndProcessingContinues(t *testing.T) {
 
 	bad := []struct {
 		key, value string
-		reason     processor.Reason
+		reason     entity.Reason
 	}{
-		{"k1", "\x00\x01garbage", processor.ReasonDecode},
-		{"k1", `{"type":"Removed","n":1}`, processor.ReasonDecode},
-		{"k1", `{"type":"Added","n":-5}`, processor.ReasonEvolve},
-		{"k1", `{"type":"Added","n":666}`, processor.ReasonPanic},
-		{"", `{"type":"Added","n":1}`, processor.ReasonNoKey},
+		{"k1", "\x00\x01garbage", entity.ReasonDecode},
+		{"k1", `{"type":"Removed","n":1}`, entity.ReasonDecode},
+		{"k1", `{"type":"Added","n":-5}`, entity.ReasonEvolve},
+		{"k1", `{"type":"Added","n":666}`, entity.ReasonPanic},
+		{"", `{"type":"Added","n":1}`, entity.ReasonNoKey},
 	}
 	var recs []kafka.Record
 	recs = append(recs, kafka.Record{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 1)})

@@ -4,7 +4,7 @@
 //	                        │ decode error / Evolve error / panic
 //	                        └──► <entity>-events-dlq (error in headers)
 //
-// An Entity declares one entity type. A Processor runs one goka group per
+// An entity.Entity declares one entity type. A Processor runs one goka group per
 // entity type ("<app>-<entity>"); Kafka assigns each partition of the events
 // topic to exactly one node of the group. The stored value is an Envelope:
 // the encoded state plus the number of events applied (Version) and the

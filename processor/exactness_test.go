@@ -19,9 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // committedOffset is the group's committed offset of partition 0 of
@@ -247,7 +249,7 @@ func TestRedeliveredPendingCommandEventsAreNotFoldedTwice(t *testing.T) {
 	}
 }
 
-func historyOffsets(p processor.HistoryPage) string {
+func historyOffsets(p table.HistoryPage) string {
 	var offs []int64
 	for _, e := range p.Events {
 		offs = append(offs, e.Offset)
@@ -275,8 +277,8 @@ func TestCommandEventThatFailsEvolveIsDeadLetteredAndAbortsTheCommand(t *testing
 	if m == nil {
 		t.Fatalf("dead letters %v, none for %v", dl, pos[1])
 	}
-	if h := headers(m); h[processor.HeaderReason] != string(processor.ReasonEvolve) || string(m.Key) != "e" {
-		t.Errorf("dead letter headers %v key %q, want reason %s", h, m.Key, processor.ReasonEvolve)
+	if h := headers(m); h[processor.HeaderReason] != string(entity.ReasonEvolve) || string(m.Key) != "e" {
+		t.Errorf("dead letter headers %v key %q, want reason %s", h, m.Key, entity.ReasonEvolve)
 	}
 }
 
@@ -288,7 +290,7 @@ var gate struct {
 	released chan struct{}
 }
 
-var gatedEntity = processor.Entity[counter, counterEvent]{
+var gatedEntity = entity.Entity[counter, counterEvent]{
 	Name:   "gates",
 	Events: counterEvents,
 	Evolve: func(s counter, e counterEvent) (counter, error) {
@@ -307,7 +309,7 @@ var gatedEntity = processor.Entity[counter, counterEvent]{
 
 func startGated(t *testing.T, brokers []string, dir string) *running {
 	t.Helper()
-	p, err := processor.New(brokers, []processor.Definition{gatedEntity}, processor.WithDataDir(dir),
+	p, err := processor.New(brokers, []entity.Definition{gatedEntity}, processor.WithDataDir(dir),
 		processor.WithPartitions(1), processor.WithSaramaConfig(eventfoldtest.SaramaConfig()))
 	if err != nil {
 		t.Fatal(err)
@@ -386,13 +388,13 @@ func TestIdempotentRetryOfTheNewestCommandAfterMany(t *testing.T) {
 	ctx := eventfoldtest.Context(t, time.Minute)
 	const n = 24
 	for i := 0; i < n; i++ {
-		res, err := r.Execute(ctx, "counters", "many", []byte(`{"type":"Add","n":1}`), processor.CommandOptions{ID: fmt.Sprint("c", i)})
+		res, err := r.Execute(ctx, "counters", "many", []byte(`{"type":"Add","n":1}`), entity.CommandOptions{ID: fmt.Sprint("c", i)})
 		if err != nil || res.Version != uint64(i+1) {
 			t.Fatalf("command %d: %+v, %v", i, res, err)
 		}
 	}
 	for _, i := range []int{n - 1, n - 2, n - 10} {
-		res, err := r.Execute(ctx, "counters", "many", []byte(`{"type":"Add","n":1}`), processor.CommandOptions{ID: fmt.Sprint("c", i)})
+		res, err := r.Execute(ctx, "counters", "many", []byte(`{"type":"Add","n":1}`), entity.CommandOptions{ID: fmt.Sprint("c", i)})
 		if err != nil || !res.Duplicate || res.Version != uint64(i+1) || res.Events != 0 {
 			t.Errorf("retry of command %d: %+v, %v; want the first result (version %d)", i, res, err, i+1)
 		}

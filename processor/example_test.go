@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/codec"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 type AccountEvent interface{ accountEvent() }
@@ -26,7 +27,7 @@ type Account struct {
 // Declaring an entity type: a codec for its events and a pure Evolve.
 // Type() validates the declaration and gives what the node needs.
 func ExampleEntity() {
-	accounts := processor.Entity[Account, AccountEvent]{
+	accounts := entity.Entity[Account, AccountEvent]{
 		Name: "accounts",
 		Events: codec.NewUnion[AccountEvent]().
 			MustRegister("Opened", func() AccountEvent { return &Opened{} }).
@@ -48,7 +49,7 @@ func ExampleEntity() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(t.Topic(), t.DeadLetterTopic(), processor.TableTopic("bank", t.Name()))
+	fmt.Println(t.Topic(), t.DeadLetterTopic(), cluster.Settings{App: "bank"}.TableTopic(t.Name()))
 	fmt.Println(t.EventTypes())
 	typ, err := t.CheckEvent([]byte(`{"type":"Deposited","amount":5}`))
 	fmt.Println(typ, err)

@@ -15,47 +15,10 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/table"
 )
-
-// CommandOptions qualify one command.
-type CommandOptions struct {
-	// ID identifies the command; a retry with the same ID returns the first
-	// result and appends nothing (Idempotency-Key). Default: random.
-	ID string
-	// ExpectedVersion, if set, must equal the entity's version (If-Match).
-	ExpectedVersion *uint64
-	// MustExist requires the entity to exist, version >= 1 (If-Match: *).
-	MustExist bool
-}
-
-// CommandResult is a command carried out.
-type CommandResult struct {
-	CommandID string
-	Type      string
-	Version   uint64 // the entity's version after the command's events
-	Partition int32
-	Offset    int64  // offset of the command's last event
-	Events    int    // events appended by this call (0 for a duplicate)
-	State     []byte // the entity's current state
-	Duplicate bool   // answered from an earlier execution of the same ID
-}
-
-// ConflictError is a command decided on a version the entity is no longer
-// at. It matches eventfold.ErrConflict.
-type ConflictError struct {
-	Expected, Current uint64
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("version conflict: expected %d, entity is at %d", e.Expected, e.Current)
-}
-
-// Is makes errors.Is(err, eventfold.ErrConflict) true.
-func (e *ConflictError) Is(target error) bool { return target == eventfold.ErrConflict }
-
-// Is makes errors.Is(err, eventfold.ErrRejected) true.
-func (e *RejectedError) Is(target error) bool { return target == eventfold.ErrRejected }
 
 // keyLocks serialises commands per key on this node.
 type keyLocks [256]sync.Mutex
@@ -72,83 +35,83 @@ func (l *keyLocks) lock(key string) func() {
 // against the current state, appends the events (acks=all, idempotent), waits
 // until its own fold applied them and returns the result.
 //
-// Errors: *NotOwnerError (eventfold.ErrNotOwner) on other nodes;
+// Errors: *table.NotOwnerError (eventfold.ErrNotOwner) on other nodes;
 // eventfold.ErrNotRecovered while the partition recovers; eventfold.ErrInvalid
-// for an undecodable command or a type without commands; *RejectedError
-// (eventfold.ErrRejected) when Decide refuses; *ConflictError
+// for an undecodable command or a type without commands; *entity.RejectedError
+// (eventfold.ErrRejected) when Decide refuses; *entity.ConflictError
 // (eventfold.ErrConflict) on a version mismatch, including losing a race
 // with another writer.
-func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte, opts CommandOptions) (CommandResult, error) {
-	rt, part, err := p.locate(entity, key)
+func (p *Processor) Execute(ctx context.Context, entityName, key string, cmd []byte, opts entity.CommandOptions) (entity.CommandResult, error) {
+	rt, part, err := p.locate(entityName, key)
 	if err != nil {
-		return CommandResult{}, err
+		return entity.CommandResult{}, err
 	}
 	if !rt.typ.HasCommands() {
-		return CommandResult{}, fmt.Errorf("%w: entity type %s takes no commands", eventfold.ErrInvalid, entity)
+		return entity.CommandResult{}, fmt.Errorf("%w: entity type %s takes no commands", eventfold.ErrInvalid, entityName)
 	}
 	if !rt.owns(part) {
-		return CommandResult{}, &NotOwnerError{Entity: entity, Partition: part}
+		return entity.CommandResult{}, &table.NotOwnerError{Entity: entityName, Partition: part}
 	}
 	if opts.ID == "" {
 		opts.ID = newCommandID()
 	}
-	unlock := p.cmdLocks.lock(entity + "/" + key)
+	unlock := p.cmdLocks.lock(entityName + "/" + key)
 	defer unlock()
 
 	// Fold everything already in the partition first: an earlier attempt of
 	// this command (same ID, before a crash) must be seen before deciding.
 	if err := p.catchUp(ctx, rt, part); err != nil {
-		return CommandResult{}, err
+		return entity.CommandResult{}, err
 	}
-	env, size, err := rt.envelope(part, key)
+	env, size, err := rt.stores.Envelope(rt.typ.Name(), part, key)
 	if err != nil {
-		return CommandResult{}, err
+		return entity.CommandResult{}, err
 	}
 	exists := env.Version > 0
 	fp := fingerprint(cmd, opts)
 	if rec, ok := env.Command(opts.ID); ok {
 		if rec.Fingerprint != 0 && rec.Fingerprint != fp {
-			return CommandResult{}, fmt.Errorf("%w: %q named another command of %s %q", eventfold.ErrIdempotencyKeyReused, truncate(opts.ID, 64), entity, truncate(key, 64))
+			return entity.CommandResult{}, fmt.Errorf("%w: %q named another command of %s %q", eventfold.ErrIdempotencyKeyReused, truncate(opts.ID, 64), entityName, truncate(key, 64))
 		}
-		return CommandResult{CommandID: opts.ID, Version: rec.Version, Partition: part, Offset: rec.Offset, State: env.State, Duplicate: true}, nil
+		return entity.CommandResult{CommandID: opts.ID, Version: rec.Version, Partition: part, Offset: rec.Offset, State: env.State, Duplicate: true}, nil
 	}
 	if opts.ExpectedVersion != nil && *opts.ExpectedVersion != env.Version {
-		return CommandResult{}, &ConflictError{Expected: *opts.ExpectedVersion, Current: env.Version}
+		return entity.CommandResult{}, &entity.ConflictError{Expected: *opts.ExpectedVersion, Current: env.Version}
 	}
 	if opts.MustExist && !exists {
-		return CommandResult{}, &ConflictError{Expected: 1, Current: env.Version}
+		return entity.CommandResult{}, &entity.ConflictError{Expected: 1, Current: env.Version}
 	}
 	decidedOn := env.Version
-	d, err := rt.typ.decide(env.State, exists, cmd)
+	d, err := rt.typ.Decide(env.State, exists, cmd)
 	if err != nil {
-		var rej *RejectedError
+		var rej *entity.RejectedError
 		if errors.As(err, &rej) {
-			return CommandResult{Type: d.cmdType}, err
+			return entity.CommandResult{Type: d.CmdType}, err
 		}
 		if errors.Is(err, eventfold.ErrTooManyEvents) || errors.Is(err, eventfold.ErrStateTooLarge) {
-			return CommandResult{Type: d.cmdType}, err
+			return entity.CommandResult{Type: d.CmdType}, err
 		}
-		return CommandResult{Type: d.cmdType}, fmt.Errorf("%w: %v", eventfold.ErrInvalid, err)
+		return entity.CommandResult{Type: d.CmdType}, fmt.Errorf("%w: %v", eventfold.ErrInvalid, err)
 	}
 	// The fold would dead-letter a state that outgrows a table record; say
 	// so now instead of appending events that will not apply.
-	if nonState := max(size-len(env.State), 0); len(key)+nonState+d.stateBytes > envelopeRoom-rt.headroom() {
-		return CommandResult{Type: d.cmdType}, fmt.Errorf("%w: the state of %s %q would take %d bytes, the limit is about %d",
-			eventfold.ErrStateTooLarge, entity, truncate(key, 64), d.stateBytes, envelopeRoom-rt.headroom()-len(key)-nonState)
+	if nonState := max(size-len(env.State), 0); len(key)+nonState+d.StateBytes > envelopeRoom-rt.headroom() {
+		return entity.CommandResult{Type: d.CmdType}, fmt.Errorf("%w: the state of %s %q would take %d bytes, the limit is about %d",
+			eventfold.ErrStateTooLarge, entityName, truncate(key, 64), d.StateBytes, envelopeRoom-rt.headroom()-len(key)-nonState)
 	}
 
-	recs := make([]kafka.Record, len(d.events))
-	for i, ev := range d.events {
-		recs[i] = kafka.Record{Topic: rt.typ.topic, Key: key, Value: ev, Headers: []sarama.RecordHeader{
+	recs := make([]kafka.Record, len(d.Events))
+	for i, ev := range d.Events {
+		recs[i] = kafka.Record{Topic: rt.typ.Topic(), Key: key, Value: ev, Headers: []sarama.RecordHeader{
 			{Key: []byte(HeaderCommandID), Value: []byte(opts.ID)},
 			{Key: []byte(HeaderExpectedVersion), Value: []byte(strconv.FormatUint(env.Version, 10))},
-			{Key: []byte(HeaderBatch), Value: []byte(fmt.Sprintf("%d/%d", i, len(d.events)))},
+			{Key: []byte(HeaderBatch), Value: []byte(fmt.Sprintf("%d/%d", i, len(d.Events)))},
 			{Key: []byte(HeaderFingerprint), Value: []byte(strconv.FormatUint(fp, 16))},
 		}}
 	}
 	pr, err := p.producer()
 	if err != nil {
-		return CommandResult{}, fmt.Errorf("%w: %v", eventfold.ErrUnavailable, err)
+		return entity.CommandResult{}, fmt.Errorf("%w: %v", eventfold.ErrUnavailable, err)
 	}
 	// Records handed to the producer may be written whatever the caller
 	// does next. Hold the key's lock until Kafka answered, even if the
@@ -161,39 +124,39 @@ func (p *Processor) Execute(ctx context.Context, entity, key string, cmd []byte,
 		var ce sarama.ConfigurationError
 		if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.As(err, &ce) {
 			// The broker's limit is below eventfold's: retrying cannot help.
-			return CommandResult{}, fmt.Errorf("%w: an event of command %s is larger than Kafka accepts: %v", eventfold.ErrStateTooLarge, truncate(opts.ID, 64), err)
+			return entity.CommandResult{}, fmt.Errorf("%w: an event of command %s is larger than Kafka accepts: %v", eventfold.ErrStateTooLarge, truncate(opts.ID, 64), err)
 		}
 		// Records handed to the producer may be written even when it
 		// reports a failure (a timeout after the broker took them).
-		return CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
+		return entity.CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
 	}
 	last := pos[len(pos)-1]
 	if last.Partition != part {
-		return CommandResult{}, fmt.Errorf("processor: command events of %q landed in partition %d, expected %d: producers and processor disagree on the partitioner", key, last.Partition, part)
+		return entity.CommandResult{}, fmt.Errorf("processor: command events of %q landed in partition %d, expected %d: producers and processor disagree on the partitioner", key, last.Partition, part)
 	}
 	if err := rt.progress.wait(ctx, part, last.Offset); err != nil {
-		return CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
+		return entity.CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
 	}
-	env, _, err = rt.envelope(part, key)
+	env, _, err = rt.stores.Envelope(rt.typ.Name(), part, key)
 	if err != nil {
-		return CommandResult{}, err
+		return entity.CommandResult{}, err
 	}
 	rec, ok := env.Command(opts.ID)
 	if !ok {
-		if env.forgets(last.Offset) {
+		if env.Forgets(last.Offset) {
 			// More commands applied after ours than the envelope remembers
 			// (ownership moved while we waited, and other nodes folded on):
 			// whether ours applied is no longer written anywhere we look.
-			return CommandResult{}, fmt.Errorf("%w: command %s: %d newer commands applied since its events at offset %d",
-				eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), maxCommandRecords, last.Offset)
+			return entity.CommandResult{}, fmt.Errorf("%w: command %s: %d newer commands applied since its events at offset %d",
+				eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), table.MaxCommandRecords, last.Offset)
 		}
 		// Another writer's event came first: our events stay in the topic,
 		// rejected by the fold.
-		return CommandResult{}, &ConflictError{Expected: decidedOn, Current: env.Version}
+		return entity.CommandResult{}, &entity.ConflictError{Expected: decidedOn, Current: env.Version}
 	}
-	return CommandResult{
-		CommandID: opts.ID, Type: d.cmdType, Version: rec.Version, Partition: part, Offset: rec.Offset,
-		Events: len(d.events), State: env.State, Duplicate: rec.Offset != last.Offset,
+	return entity.CommandResult{
+		CommandID: opts.ID, Type: d.CmdType, Version: rec.Version, Partition: part, Offset: rec.Offset,
+		Events: len(d.Events), State: env.State, Duplicate: rec.Offset != last.Offset,
 	}, nil
 }
 
@@ -203,9 +166,9 @@ func (p *Processor) catchUp(ctx context.Context, rt *entityRuntime, part int32) 
 	if err != nil {
 		return fmt.Errorf("%w: %v", eventfold.ErrUnavailable, err)
 	}
-	hwm, err := client.GetOffset(rt.typ.topic, part, sarama.OffsetNewest)
+	hwm, err := client.GetOffset(rt.typ.Topic(), part, sarama.OffsetNewest)
 	if err != nil {
-		return fmt.Errorf("%w: end offset of %s/%d: %v", eventfold.ErrUnavailable, rt.typ.topic, part, err)
+		return fmt.Errorf("%w: end offset of %s/%d: %v", eventfold.ErrUnavailable, rt.typ.Topic(), part, err)
 	}
 	if hwm == 0 {
 		return nil
@@ -215,42 +178,21 @@ func (p *Processor) catchUp(ctx context.Context, rt *entityRuntime, part int32) 
 
 // WaitApplied blocks until the fold on this node has reached offset of the
 // partition that key of entity is in (read-your-writes), or ctx ends.
-func (p *Processor) WaitApplied(ctx context.Context, entity, key string, offset int64) error {
-	rt, part, err := p.locate(entity, key)
+func (p *Processor) WaitApplied(ctx context.Context, entityName, key string, offset int64) error {
+	rt, part, err := p.locate(entityName, key)
 	if err != nil {
 		return err
 	}
 	if !rt.owns(part) {
-		return &NotOwnerError{Entity: entity, Partition: part}
+		return &table.NotOwnerError{Entity: entityName, Partition: part}
 	}
 	return rt.progress.wait(ctx, part, offset)
-}
-
-// envelope reads key's envelope from the recovered local table, with its
-// stored size (0: none).
-func (rt *entityRuntime) envelope(part int32, key string) (Envelope, int, error) {
-	st := rt.stores.Get(part)
-	if st == nil || !st.Recovered() {
-		return Envelope{}, 0, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, rt.typ.name, part)
-	}
-	raw, err := st.Get(key)
-	if err != nil {
-		return Envelope{}, 0, fmt.Errorf("%w: %s partition %d: %v", eventfold.ErrNotRecovered, rt.typ.name, part, err)
-	}
-	if raw == nil {
-		return Envelope{Seen: -1}, 0, nil
-	}
-	var env Envelope
-	if err := env.UnmarshalBinary(raw); err != nil {
-		return env, 0, err
-	}
-	return env, len(raw), nil
 }
 
 // fingerprint identifies a command request: its body and what it expects
 // of the entity's version. 0 is kept for "unknown" (events written before
 // fingerprints).
-func fingerprint(cmd []byte, o CommandOptions) uint64 {
+func fingerprint(cmd []byte, o entity.CommandOptions) uint64 {
 	h := sha256.New()
 	h.Write(cmd)
 	if o.ExpectedVersion != nil {

@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/limits"
+	"github.com/eventfold/eventfold/table"
 )
 
 // Headers of events appended by a command (DESIGN.md, "Write path").
@@ -54,21 +56,21 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 	key := ctx.Key()
 	switch {
 	case key == "":
-		return rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonNoKey, Err: ErrNoKey})
+		return rt.deadLetter(ctx, data, "", &entity.FoldError{Reason: entity.ReasonNoKey, Err: entity.ErrNoKey})
 	case len(key) > limits.IDBytes:
 		// The table cannot hold it: no envelope, so no dedupe either.
-		return rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonKeyTooLarge,
+		return rt.deadLetter(ctx, data, "", &entity.FoldError{Reason: entity.ReasonKeyTooLarge,
 			Err: fmt.Errorf("key of %d bytes, the limit is %d", len(key), limits.IDBytes)})
 	}
 
-	env := Envelope{Seen: -1}
+	env := table.Envelope{Seen: -1}
 	var stored []byte
 	if v := ctx.Value(); v != nil {
 		stored = v.([]byte)
 		if err := env.UnmarshalBinary(stored); err != nil {
 			// A table value we cannot read means a bug or foreign writes to
 			// our changelog: stop rather than fold on top of garbage.
-			ctx.Fail(fmt.Errorf("entity %s key %q: stored envelope: %w", rt.typ.name, key, err))
+			ctx.Fail(fmt.Errorf("entity %s key %q: stored envelope: %w", rt.typ.Name(), key, err))
 			return false
 		}
 		if ctx.Offset() <= env.Seen {
@@ -79,7 +81,7 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 	var out outcome
 	hadPending := env.Pending != nil
 	if cmd, ok, err := commandHeaders(ctx.Headers()); err != nil {
-		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonHeaders, Err: err}) {
+		if !rt.deadLetter(ctx, data, "", &entity.FoldError{Reason: entity.ReasonHeaders, Err: err}) {
 			return false
 		}
 		out = rejected
@@ -101,7 +103,7 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 		// table write that can never succeed would stop the fold.
 		err := fmt.Errorf("%w: the entity would take %d bytes, the limit is %d", ErrStateTooLarge, len(key)+len(b), envelopeRoom-rt.headroom())
 		env = rt.original(stored)
-		if !rt.deadLetter(ctx, data, "", &FoldError{Reason: ReasonStateTooLarge, Err: err}) {
+		if !rt.deadLetter(ctx, data, "", &entity.FoldError{Reason: entity.ReasonStateTooLarge, Err: err}) {
 			return false
 		}
 		if env.Pending != nil {
@@ -115,9 +117,9 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 	if len(key)+len(b) > envelopeRoom {
 		// The headroom above makes this impossible; should it happen, the
 		// key's last write stands rather than a write that cannot succeed.
-		rt.p.metrics.oversized.WithLabelValues(rt.typ.name).Inc()
-		rt.p.cfg.logger.Error("envelope over the record limit not written",
-			slog.String("entity", rt.typ.name), slog.String("key", truncate(key, 256)),
+		rt.p.metrics.oversized.WithLabelValues(rt.typ.Name()).Inc()
+		rt.p.cfg.Logger.Error("envelope over the record limit not written",
+			slog.String("entity", rt.typ.Name()), slog.String("key", truncate(key, 256)),
 			slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.Int("bytes", len(b)))
 		return true
 	}
@@ -129,7 +131,7 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 }
 
 // record marks the event seen, indexes it and encodes the envelope.
-func (rt *entityRuntime) record(ctx goka.Context, env *Envelope, out outcome) []byte {
+func (rt *entityRuntime) record(ctx goka.Context, env *table.Envelope, out outcome) []byte {
 	env.Seen = ctx.Offset()
 	if rt.p.cfg.history {
 		rt.index(ctx, env, out)
@@ -154,8 +156,8 @@ func (rt *entityRuntime) headroom() int {
 }
 
 // original decodes the envelope as it was before this event.
-func (rt *entityRuntime) original(stored []byte) Envelope {
-	env := Envelope{Seen: -1}
+func (rt *entityRuntime) original(stored []byte) table.Envelope {
+	env := table.Envelope{Seen: -1}
 	if stored != nil {
 		_ = env.UnmarshalBinary(stored) // it decoded a moment ago
 	}
@@ -173,8 +175,8 @@ const (
 	failed                   // the partition failed (a write or fetch that must be retried)
 )
 
-func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *Envelope) outcome {
-	state, typ, err := rt.typ.apply(env.State, env.Version > 0, data)
+func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *table.Envelope) outcome {
+	state, typ, err := rt.typ.Apply(env.State, env.Version > 0, data)
 	if env.Pending != nil {
 		// The pending command was decided on the state this event changes
 		// (or would have changed).
@@ -244,13 +246,13 @@ func short(b []byte) string {
 // command; a command's events are folded aside and become the state all at
 // once with its last event. Rejected events stay in the topic (they are
 // history) and are counted, not dead-lettered.
-func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *Envelope, cmd commandHeader) outcome {
+func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *table.Envelope, cmd commandHeader) outcome {
 	var base []byte
 	// An envelope with only a pending command has no state yet.
 	baseExists := env.Version > 0
 	switch {
-	case cmd.n > rt.typ.maxCommandEvents:
-		rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("a command of %d events, the limit is %d", cmd.n, rt.typ.maxCommandEvents))
+	case cmd.n > rt.typ.MaxCommandEvents():
+		rt.rejectCommandEvent(ctx, cmd, fmt.Sprintf("a command of %d events, the limit is %d", cmd.n, rt.typ.MaxCommandEvents()))
 		return rejected
 	case cmd.index == 0:
 		if env.Version != cmd.expected {
@@ -282,7 +284,7 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *En
 		}
 		baseExists = true
 	}
-	state, typ, err := rt.typ.apply(base, baseExists, data)
+	state, typ, err := rt.typ.Apply(base, baseExists, data)
 	if err != nil {
 		if !rt.deadLetter(ctx, data, typ, err) {
 			return failed
@@ -295,7 +297,7 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *En
 		return rejected
 	}
 	if cmd.index < cmd.n-1 {
-		next := &PendingCommand{ID: cmd.id, Expected: cmd.expected, Next: cmd.index + 1, N: cmd.n, Offset: ctx.Offset()}
+		next := &table.PendingCommand{ID: cmd.id, Expected: cmd.expected, Next: cmd.index + 1, N: cmd.n, Offset: ctx.Offset()}
 		if p := env.Pending; p != nil && p.State != nil {
 			// Begun before format 4: no offsets to rebuild from, so the
 			// state travels in the envelope until the command ends.
@@ -314,22 +316,22 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *En
 	env.Pending = nil
 	env.State, env.Version = state, cmd.expected+uint64(cmd.n)
 	env.Partition, env.Offset, env.UpdatedAt = ctx.Partition(), ctx.Offset(), ctx.Timestamp()
-	env.Commands = append(env.Commands, CommandRecord{ID: cmd.id, Version: env.Version, Offset: ctx.Offset(), Fingerprint: cmd.fingerprint})
-	if len(env.Commands) > maxCommandRecords {
-		env.Commands = env.Commands[len(env.Commands)-maxCommandRecords:]
+	env.Commands = append(env.Commands, table.CommandRecord{ID: cmd.id, Version: env.Version, Offset: ctx.Offset(), Fingerprint: cmd.fingerprint})
+	if len(env.Commands) > table.MaxCommandRecords {
+		env.Commands = env.Commands[len(env.Commands)-table.MaxCommandRecords:]
 	}
 	rt.counter(ctx.Partition()).Add(float64(cmd.n))
 	return committed
 }
 
 func (rt *entityRuntime) rejectCommandEvent(ctx goka.Context, cmd commandHeader, why string) {
-	rt.p.metrics.cmdRejected.WithLabelValues(rt.typ.name).Inc()
+	rt.p.metrics.cmdRejected.WithLabelValues(rt.typ.Name()).Inc()
 	rt.logRejected(ctx, cmd.id, why)
 }
 
 func (rt *entityRuntime) logRejected(ctx goka.Context, id, why string) {
-	rt.p.cfg.logger.Info("command event not applied",
-		slog.String("entity", rt.typ.name), slog.String("key", ctx.Key()), slog.String("command_id", id),
+	rt.p.cfg.Logger.Info("command event not applied",
+		slog.String("entity", rt.typ.Name()), slog.String("key", ctx.Key()), slog.String("command_id", id),
 		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.String("reason", why))
 }
 
@@ -340,7 +342,7 @@ func (rt *entityRuntime) logRejected(ctx goka.Context, id, why string) {
 // so after a crash the local copy can be ahead of the changelog; writing
 // the envelope again when its own last event comes back closes that gap
 // (once per key, only after a crash).
-func (rt *entityRuntime) redelivered(ctx goka.Context, env Envelope, stored []byte) {
+func (rt *entityRuntime) redelivered(ctx goka.Context, env table.Envelope, stored []byte) {
 	rt.skipped.Inc()
 	if ctx.Offset() == env.Seen {
 		ctx.SetValue(stored)
@@ -356,5 +358,5 @@ func (rt *entityRuntime) counter(partition int32) prometheus.Counter {
 	if int(partition) < len(rt.folded) {
 		return rt.folded[partition]
 	}
-	return rt.p.metrics.folded.WithLabelValues(rt.typ.name, strconv.Itoa(int(partition)))
+	return rt.p.metrics.folded.WithLabelValues(rt.typ.Name(), strconv.Itoa(int(partition)))
 }

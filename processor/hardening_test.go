@@ -21,6 +21,7 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
@@ -50,7 +51,7 @@ func (*noteMany) noteCommand() {}
 
 var noteEvents = codec.NewUnion[noteEvent]().MustRegister("Noted", func() noteEvent { return &noted{} })
 
-var notesEntity = processor.Entity[notebook, noteEvent]{
+var notesEntity = entity.Entity[notebook, noteEvent]{
 	Name:   "notes",
 	Events: noteEvents,
 	Evolve: func(s notebook, e noteEvent) (notebook, error) {
@@ -64,7 +65,7 @@ var notesEntity = processor.Entity[notebook, noteEvent]{
 		s.Notes = append(s.Notes, n.Text)
 		return s, nil
 	},
-	Commands: processor.Commands[notebook, noteEvent, noteCommand]{
+	Commands: entity.Commands[notebook, noteEvent, noteCommand]{
 		Codec: codec.NewUnion[noteCommand]().MustRegister("NoteMany", func() noteCommand { return &noteMany{} }),
 		Decide: func(_ notebook, c noteCommand) ([]noteEvent, error) {
 			var out []noteEvent
@@ -78,7 +79,7 @@ var notesEntity = processor.Entity[notebook, noteEvent]{
 
 func startNotes(t *testing.T, brokers []string, dir string, opts ...processor.Option) *running {
 	t.Helper()
-	return startEntities(t, brokers, dir, []processor.Definition{notesEntity}, append([]processor.Option{processor.WithPartitions(2)}, opts...)...)
+	return startEntities(t, brokers, dir, []entity.Definition{notesEntity}, append([]processor.Option{processor.WithPartitions(2)}, opts...)...)
 }
 
 func noteRecord(t *testing.T, key, text string) kafka.Record {
@@ -153,8 +154,8 @@ func TestStateTooLargeIsDeadLetteredAndTheFoldGoesOn(t *testing.T) {
 	if !ok {
 		t.Fatalf("no dead letter for the third note at %v: %v", pos[2], dl)
 	}
-	if h := headers(m); h[processor.HeaderReason] != string(processor.ReasonStateTooLarge) {
-		t.Errorf("reason %q, want %q", h[processor.HeaderReason], processor.ReasonStateTooLarge)
+	if h := headers(m); h[processor.HeaderReason] != string(entity.ReasonStateTooLarge) {
+		t.Errorf("reason %q, want %q", h[processor.HeaderReason], entity.ReasonStateTooLarge)
 	}
 	if got := metricSum(t, reg, "eventfold_processor_envelopes_oversized_total"); got != 0 {
 		t.Errorf("%v envelopes over the limit reached the store", got)
@@ -169,7 +170,7 @@ func TestStateTooLargeIsDeadLetteredAndTheFoldGoesOn(t *testing.T) {
 	default:
 	}
 	// A command that would outgrow the record is refused before it appends.
-	_, err = r.Execute(eventfoldtest.Context(t, 30*time.Second), "notes", "big", []byte(`{"type":"NoteMany","texts":["`+big+`a","`+big+`b"]}`), processor.CommandOptions{})
+	_, err = r.Execute(eventfoldtest.Context(t, 30*time.Second), "notes", "big", []byte(`{"type":"NoteMany","texts":["`+big+`a","`+big+`b"]}`), entity.CommandOptions{})
 	if !errors.Is(err, eventfold.ErrStateTooLarge) {
 		t.Errorf("command growing the state past the limit: %v, want ErrStateTooLarge", err)
 	}
@@ -199,7 +200,7 @@ func TestDeadLetterOfARecordSizedEventCarriesAReference(t *testing.T) {
 	if h[processor.HeaderValueOmitted] != strconv.Itoa(len(val)) || len(m.Value) != 0 {
 		t.Errorf("dead letter: %d value bytes, omitted header %q, want none and %d", len(m.Value), h[processor.HeaderValueOmitted], len(val))
 	}
-	if h[processor.HeaderReason] != string(processor.ReasonEvolve) || h[processor.HeaderSourceTopic] != "notes-events" || string(m.Key) != "k" {
+	if h[processor.HeaderReason] != string(entity.ReasonEvolve) || h[processor.HeaderSourceTopic] != "notes-events" || string(m.Key) != "k" {
 		t.Errorf("dead letter headers %v, key %q", h, m.Key)
 	}
 }
@@ -361,7 +362,7 @@ func TestLargeCommandCostsLinearChangelogBytes(t *testing.T) {
 	cmd := func(texts []string) []byte {
 		return []byte(`{"type":"NoteMany","texts":["` + strings.Join(texts, `","`) + `"]}`)
 	}
-	res, err := r.Execute(ctx, "notes", "long", cmd(texts), processor.CommandOptions{})
+	res, err := r.Execute(ctx, "notes", "long", cmd(texts), entity.CommandOptions{})
 	if err != nil || res.Version != uint64(len(texts)) {
 		t.Fatalf("a command of %d events: %+v, %v", len(texts), res, err)
 	}
@@ -380,7 +381,7 @@ func TestLargeCommandCostsLinearChangelogBytes(t *testing.T) {
 		t.Errorf("a %d-event command wrote %d changelog bytes in %d records; linear would be under %d (final state %d)",
 			len(texts), bytes, records, limit, finalState)
 	}
-	_, err = r.Execute(ctx, "notes", "long", cmd(append(texts, "one too many")), processor.CommandOptions{})
+	_, err = r.Execute(ctx, "notes", "long", cmd(append(texts, "one too many")), entity.CommandOptions{})
 	if !errors.Is(err, eventfold.ErrTooManyEvents) {
 		t.Errorf("a command of %d events: %v, want ErrTooManyEvents", len(texts)+1, err)
 	}
@@ -455,7 +456,7 @@ func TestCommandBatchOverTheLimitIsNotApplied(t *testing.T) {
 func TestEvolvePanicInACommandPreCheckIsARejection(t *testing.T) {
 	k := eventfoldtest.NewKafka(t, 1)
 	r := startNotes(t, k.Brokers, t.TempDir())
-	_, err := r.Execute(eventfoldtest.Context(t, 30*time.Second), "notes", "x", []byte(`{"type":"NoteMany","texts":["ok","panic"]}`), processor.CommandOptions{})
+	_, err := r.Execute(eventfoldtest.Context(t, 30*time.Second), "notes", "x", []byte(`{"type":"NoteMany","texts":["ok","panic"]}`), entity.CommandOptions{})
 	if !errors.Is(err, eventfold.ErrRejected) {
 		t.Fatalf("err = %v, want ErrRejected", err)
 	}
@@ -499,7 +500,7 @@ func TestRetryWhileTheFirstAttemptIsBeingWrittenAppendsNothing(t *testing.T) {
 	ctx1, cancel1 := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel1()
 	go func() {
-		_, err := r.Execute(ctx1, "notes", "s", cmd, processor.CommandOptions{ID: "slow"})
+		_, err := r.Execute(ctx1, "notes", "s", cmd, entity.CommandOptions{ID: "slow"})
 		first <- err
 	}()
 	eventfoldtest.Eventually(t, 20*time.Second, func() error {
@@ -510,12 +511,12 @@ func TestRetryWhileTheFirstAttemptIsBeingWrittenAppendsNothing(t *testing.T) {
 	})
 	<-ctx1.Done() // its caller gave up while the write is in flight
 	type answer struct {
-		res processor.CommandResult
+		res entity.CommandResult
 		err error
 	}
 	retry := make(chan answer, 1)
 	go func() {
-		res, err := r.Execute(ctx, "notes", "s", cmd, processor.CommandOptions{ID: "slow"})
+		res, err := r.Execute(ctx, "notes", "s", cmd, entity.CommandOptions{ID: "slow"})
 		retry <- answer{res, err}
 	}()
 	// Give a wrong retry the time to decide and append again (it cannot
@@ -612,7 +613,7 @@ func TestCommandRefusedByTheBrokerAsTooLargeIs422(t *testing.T) {
 	}
 	noise := make([]byte, 4000)
 	_, _ = rand.Read(noise) // random hex: compression cannot bring it under 2000
-	_, err = r.Execute(eventfoldtest.Context(t, time.Minute), "notes", "n", []byte(`{"type":"NoteMany","texts":["`+hex.EncodeToString(noise)+`"]}`), processor.CommandOptions{})
+	_, err = r.Execute(eventfoldtest.Context(t, time.Minute), "notes", "n", []byte(`{"type":"NoteMany","texts":["`+hex.EncodeToString(noise)+`"]}`), entity.CommandOptions{})
 	if !errors.Is(err, eventfold.ErrStateTooLarge) {
 		t.Fatalf("err = %v, want ErrStateTooLarge", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold/codec"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -55,7 +56,7 @@ func evolveCounter(s counter, e counterEvent) (counter, error) {
 
 var counterEvents = codec.NewUnion[counterEvent]().MustRegister("Added", func() counterEvent { return &added{} })
 
-var counterEntity = processor.Entity[counter, counterEvent]{
+var counterEntity = entity.Entity[counter, counterEvent]{
 	Name:   "counters",
 	Events: counterEvents,
 	Evolve: evolveCounter,
@@ -78,13 +79,13 @@ type running struct {
 
 func startProcessor(t testing.TB, brokers []string, dir string, opts ...processor.Option) *running {
 	t.Helper()
-	return startEntities(t, brokers, dir, []processor.Definition{counterEntity}, opts...)
+	return startEntities(t, brokers, dir, []entity.Definition{counterEntity}, opts...)
 }
 
 // startEntities runs a processor of defs (4 partitions, data in dir, opts
 // applied last) in the background until the test ends, and waits until it
 // recovered.
-func startEntities(t testing.TB, brokers []string, dir string, defs []processor.Definition, opts ...processor.Option) *running {
+func startEntities(t testing.TB, brokers []string, dir string, defs []entity.Definition, opts ...processor.Option) *running {
 	t.Helper()
 	opts = append([]processor.Option{
 		processor.WithDataDir(dir),
@@ -138,12 +139,12 @@ func produce(t *testing.T, brokers []string, recs []kafka.Record) []kafka.Positi
 }
 
 // waitVersions waits until every key in want has the wanted version on p.
-func waitVersions(t *testing.T, p *processor.Processor, entity string, want map[string]uint64) {
+func waitVersions(t *testing.T, p *processor.Processor, entityName string, want map[string]uint64) {
 	t.Helper()
 	ctx := context.Background()
 	eventfoldtest.Eventually(t, 60*time.Second, func() error {
 		for k, v := range want {
-			e, err := p.Get(ctx, entity, k)
+			e, err := p.Get(ctx, entityName, k)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k, err)
 			}

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // A history page ends before the event that would take its payload bytes
@@ -44,7 +46,7 @@ func TestHistoryPagesEndAtTheByteBound(t *testing.T) {
 	waitVersions(t, r.Processor, "counters", map[string]uint64{"paged": events})
 
 	ctx := context.Background()
-	var got []processor.HistoryEvent
+	var got []table.HistoryEvent
 	after, pages := int64(-1), 0
 	for {
 		page, err := r.History(ctx, "counters", "paged", after, limits.HistoryPageEvents)
@@ -94,7 +96,7 @@ func TestHistoryPagesEndAtTheByteBound(t *testing.T) {
 	}
 }
 
-func sumPayloads(evs []processor.HistoryEvent) int {
+func sumPayloads(evs []table.HistoryEvent) int {
 	n := 0
 	for _, e := range evs {
 		n += len(e.Payload)
@@ -106,7 +108,7 @@ func sumPayloads(evs []processor.HistoryEvent) int {
 // can never end.
 func TestHistoryPageBytesMustBePositive(t *testing.T) {
 	for _, n := range []int{0, -1} {
-		if _, err := processor.New([]string{"127.0.0.1:1"}, []processor.Definition{counterEntity}, processor.WithHistoryPageBytes(n)); err == nil {
+		if _, err := processor.New([]string{"127.0.0.1:1"}, []entity.Definition{counterEntity}, processor.WithHistoryPageBytes(n)); err == nil {
 			t.Errorf("WithHistoryPageBytes(%d): no error", n)
 		}
 	}

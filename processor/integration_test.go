@@ -97,14 +97,14 @@ func TestDemoDomainsFoldExactly(t *testing.T) {
 	t.Logf("produced %d events in %v", len(recs), time.Since(start))
 
 	eventfoldtest.Eventually(t, 3*time.Minute, func() error {
-		for entity, ids := range want {
+		for entityName, ids := range want {
 			for id, w := range ids {
-				e, err := p.Get(ctx, entity, id)
+				e, err := p.Get(ctx, entityName, id)
 				if err != nil {
-					return fmt.Errorf("%s/%s: %w", entity, id, err)
+					return fmt.Errorf("%s/%s: %w", entityName, id, err)
 				}
 				if e.Version != w.version {
-					return fmt.Errorf("%s/%s at version %d, want %d", entity, id, e.Version, w.version)
+					return fmt.Errorf("%s/%s at version %d, want %d", entityName, id, e.Version, w.version)
 				}
 			}
 		}
@@ -112,14 +112,14 @@ func TestDemoDomainsFoldExactly(t *testing.T) {
 	})
 	t.Logf("folded in %v", time.Since(start))
 	checked := 0
-	for entity, ids := range want {
+	for entityName, ids := range want {
 		for id, w := range ids {
-			e, err := p.Get(ctx, entity, id)
+			e, err := p.Get(ctx, entityName, id)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(e.State) != string(w.state) {
-				t.Fatalf("%s/%s:\n got %s\nwant %s", entity, id, e.State, w.state)
+				t.Fatalf("%s/%s:\n got %s\nwant %s", entityName, id, e.State, w.state)
 			}
 			checked++
 		}

@@ -1,6 +1,8 @@
 package processor
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,7 +16,7 @@ type metrics struct {
 	oversized   *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		folded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_processor_events_folded_total",
@@ -46,8 +48,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Envelopes over the record limit that were not written (the size check before it should make this 0).",
 		}, []string{"entity"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected, m.oversized)
+	for _, c := range []prometheus.Collector{m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected, m.oversized} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("processor: register metrics: %w", err)
+		}
 	}
-	return m
+	return m, nil
 }

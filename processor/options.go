@@ -3,13 +3,13 @@ package processor
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 )
@@ -22,20 +22,15 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	app           string
-	dataDir       string
+	cluster.Settings
 	partitions    int32
 	replication   int16
-	saramaConfig  *sarama.Config
-	partitioner   kafka.Partitioner
-	logger        *slog.Logger
-	registerer    prometheus.Registerer
 	hotStandby    bool
 	memberData    []byte
 	tableConfig   map[string]string
 	skipTopics    bool
 	startTimeout  time.Duration
-	onAssign      func(entity string, partitions []int32)
+	onAssign      func(entityName string, partitions []int32)
 	topicPrefix   string
 	history       bool
 	historyFanout int
@@ -44,12 +39,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		app:           "eventfold",
-		dataDir:       "data",
 		partitions:    10,
-		saramaConfig:  kafka.NewConfig(),
-		partitioner:   kafka.FNV1a,
-		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		startTimeout:  time.Minute,
 		history:       true,
 		historyFanout: 64,
@@ -59,11 +49,8 @@ func defaultConfig() config {
 
 func (c *config) validate() error {
 	var errs []error
-	if !nameRE.MatchString(c.app) {
-		errs = append(errs, fmt.Errorf("app name %q must match %s", c.app, nameRE))
-	}
-	if c.dataDir == "" {
-		errs = append(errs, errors.New("data dir is required"))
+	if err := c.Settings.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.partitions < 1 {
 		errs = append(errs, fmt.Errorf("partitions = %d, want >= 1", c.partitions))
@@ -77,19 +64,24 @@ func (c *config) validate() error {
 	if c.replication < 0 {
 		errs = append(errs, fmt.Errorf("replication = %d, want >= 1 (or 0 for min(3, brokers))", c.replication))
 	}
-	if err := kafka.Validate(c.saramaConfig); err != nil {
+	if err := kafka.Validate(c.Sarama); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
+// WithSettings sets the cluster-wide settings at once (package node hands
+// down one Settings to every stage); options after it override single
+// fields. Its zero fields take the defaults.
+func WithSettings(s cluster.Settings) Option { return optionFunc(func(c *config) { c.Settings = s }) }
+
 // WithApp names the application; groups are "<app>-<entity>" and tables
 // "<app>-<entity>-table". Default "eventfold".
-func WithApp(name string) Option { return optionFunc(func(c *config) { c.app = name }) }
+func WithApp(name string) Option { return optionFunc(func(c *config) { c.App = name }) }
 
 // WithDataDir sets where LevelDB tables live: <dir>/<group>/<table>.<partition>.
 // Default "data".
-func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.dataDir = dir }) }
+func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.DataDir = dir }) }
 
 // WithPartitions sets the partition count for topics eventfold creates.
 // Existing events topics keep theirs, and tables follow their events topic.
@@ -104,27 +96,21 @@ func WithReplication(n int16) Option { return optionFunc(func(c *config) { c.rep
 // tuning). Start from kafka.NewConfig(); New rejects settings that lose data.
 // Default kafka.NewConfig().
 func WithSaramaConfig(sc *sarama.Config) Option {
-	return optionFunc(func(c *config) { c.saramaConfig = sc })
+	return optionFunc(func(c *config) { c.Sarama = sc })
 }
 
 // WithPartitioner sets the key hash; it must match the producers'.
 // Default kafka.FNV1a (sarama and goka); kafka.Murmur2 for Java producers.
 func WithPartitioner(p kafka.Partitioner) Option {
-	return optionFunc(func(c *config) { c.partitioner = p })
+	return optionFunc(func(c *config) { c.Partitioner = p })
 }
 
 // WithLogger sets the logger. Default: discard.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l != nil {
-			c.logger = l
-		}
-	})
-}
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.Logger = l }) }
 
 // WithRegisterer registers the processor's metrics. Default: none.
 func WithRegisterer(r prometheus.Registerer) Option {
-	return optionFunc(func(c *config) { c.registerer = r })
+	return optionFunc(func(c *config) { c.Registerer = r })
 }
 
 // WithHotStandby keeps the partitions this node does not own warm (goka hot
@@ -150,7 +136,7 @@ func WithoutTopicCreation() Option { return optionFunc(func(c *config) { c.skipT
 
 // WithAssignmentHook is called after each rebalance with the partitions of
 // entity this node now owns (on goka's goroutine: return quickly).
-func WithAssignmentHook(fn func(entity string, partitions []int32)) Option {
+func WithAssignmentHook(fn func(entityName string, partitions []int32)) Option {
 	return optionFunc(func(c *config) { c.onAssign = fn })
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventfold/eventfold/table"
 	"github.com/lovoo/goka"
 )
 
@@ -88,7 +89,7 @@ func (p *pendingStates) keep(owned map[int32]bool) {
 // pendingState returns the state after the pending command's events so
 // far. ok is false when they cannot be found again (a table written by
 // someone else); err is a fetch that failed and should be retried.
-func (rt *entityRuntime) pendingState(ctx goka.Context, env *Envelope) (state []byte, ok bool, err error) {
+func (rt *entityRuntime) pendingState(ctx goka.Context, env *table.Envelope) (state []byte, ok bool, err error) {
 	pc := env.Pending
 	if pc.State != nil { // begun before format 4
 		return pc.State, true, nil
@@ -105,16 +106,16 @@ func (rt *entityRuntime) pendingState(ctx goka.Context, env *Envelope) (state []
 	}
 	fctx, cancel := context.WithTimeout(ctx.Context(), writeTimeout)
 	defer cancel()
-	recs, err := f.FetchOffsets(fctx, rt.typ.topic, ctx.Partition(), pc.Offsets, 1<<20)
+	recs, err := f.FetchOffsets(fctx, rt.typ.Topic(), ctx.Partition(), pc.Offsets, 1<<20)
 	if err != nil {
-		return nil, false, fmt.Errorf("entity %s key %q: rebuilding pending command %s: %w", rt.typ.name, ctx.Key(), pc.ID, err)
+		return nil, false, fmt.Errorf("entity %s key %q: rebuilding pending command %s: %w", rt.typ.Name(), ctx.Key(), pc.ID, err)
 	}
 	state, exists := env.State, env.Version > 0
 	for _, r := range recs {
 		if string(r.Key) != ctx.Key() {
 			return nil, false, nil
 		}
-		if state, _, err = rt.typ.apply(state, exists, r.Value); err != nil {
+		if state, _, err = rt.typ.Apply(state, exists, r.Value); err != nil {
 			return nil, false, nil
 		}
 		exists = true

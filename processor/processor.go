@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/internal/store"
-	"github.com/eventfold/eventfold/internal/table"
+	"github.com/eventfold/eventfold/entity"
+	"github.com/eventfold/eventfold/internal/run"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/table"
+	"github.com/eventfold/eventfold/table/store"
 )
 
 // Processor folds the events of several entity types on one node. Build it
@@ -68,7 +70,7 @@ func (p *Processor) fetcher() (*kafka.Fetcher, error) {
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
 	if p.fetch == nil {
-		f, err := kafka.NewFetcher(p.brokers, p.cfg.saramaConfig)
+		f, err := kafka.NewFetcher(p.brokers, p.cfg.Sarama)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +84,7 @@ func (p *Processor) producer() (*kafka.Producer, error) {
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
 	if p.prod == nil {
-		pr, err := kafka.NewProducer(p.brokers, p.cfg.saramaConfig, p.cfg.partitioner, kafka.WithMetrics(p.prodMetrics))
+		pr, err := kafka.NewProducer(p.brokers, p.cfg.Sarama, p.cfg.Partitioner, kafka.WithMetrics(p.prodMetrics))
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +98,7 @@ func (p *Processor) client() (sarama.Client, error) {
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
 	if p.admin == nil {
-		c, err := sarama.NewClient(p.brokers, kafka.Copy(p.cfg.saramaConfig, "eventfold-commands"))
+		c, err := sarama.NewClient(p.brokers, kafka.Copy(p.cfg.Sarama, "eventfold-commands"))
 		if err != nil {
 			return nil, err
 		}
@@ -122,10 +124,11 @@ func (p *Processor) closeClients() {
 // entityRuntime is one entity type's goka group on this node.
 type entityRuntime struct {
 	p          *Processor
-	typ        *Type
+	typ        *entity.Type
 	group      string
-	table      string
+	changelog  string // the table's topic
 	history    string
+	past       *table.History // reads the history (the owner's)
 	partitions atomic.Int32
 	stores     *table.Set
 	progress   *progress
@@ -144,11 +147,12 @@ type entityRuntime struct {
 
 // New validates the entity definitions and options. Nothing touches Kafka
 // before Run.
-func New(brokers []string, entities []Definition, opts ...Option) (*Processor, error) {
+func New(brokers []string, entities []entity.Definition, opts ...Option) (*Processor, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	cfg.Settings = cfg.Settings.WithDefaults()
 	if len(brokers) == 0 {
 		return nil, fmt.Errorf("processor: %w: no brokers", eventfold.ErrInvalid)
 	}
@@ -158,10 +162,15 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("processor: %w: %w", eventfold.ErrInvalid, err)
 	}
+	reg := cfg.Registry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	p := &Processor{
 		brokers: brokers,
 		cfg:     cfg,
-		metrics: newMetrics(cfg.registerer),
+		metrics: m,
 		byName:  map[string]*entityRuntime{},
 		started: make(chan struct{}),
 	}
@@ -172,51 +181,49 @@ func New(brokers []string, entities []Definition, opts ...Option) (*Processor, e
 			return nil, err
 		}
 		if cfg.topicPrefix != "" {
-			cp := *t
-			cp.topic = cfg.topicPrefix + t.topic
-			t = &cp
+			t = t.WithTopic(cfg.topicPrefix + t.Topic())
 		}
-		if _, dup := p.byName[t.name]; dup {
-			return nil, fmt.Errorf("processor: entity type %q declared twice", t.name)
+		name := t.Name()
+		if _, dup := p.byName[name]; dup {
+			return nil, fmt.Errorf("processor: entity type %q declared twice", name)
 		}
-		if other, dup := topics[t.topic]; dup {
-			return nil, fmt.Errorf("processor: entity types %q and %q share the events topic %s", other, t.name, t.topic)
+		if other, dup := topics[t.Topic()]; dup {
+			return nil, fmt.Errorf("processor: entity types %q and %q share the events topic %s", other, name, t.Topic())
 		}
-		topics[t.topic] = t.name
+		topics[t.Topic()] = name
 		rt := &entityRuntime{
 			p:           p,
 			typ:         t,
-			group:       Group(cfg.app, t.name),
-			table:       TableTopic(cfg.app, t.name),
-			history:     HistoryTopic(cfg.app, t.name),
+			group:       cfg.Group(name),
+			changelog:   cfg.TableTopic(name),
+			history:     cfg.HistoryTopic(name),
 			stores:      table.NewSet(),
 			progress:    newProgress(),
 			assigned:    map[int32]bool{},
 			lag:         map[int32]int64{},
-			skipped:     p.metrics.skipped.WithLabelValues(t.name),
-			foldSeconds: p.metrics.foldSeconds.WithLabelValues(t.name),
+			skipped:     p.metrics.skipped.WithLabelValues(name),
+			foldSeconds: p.metrics.foldSeconds.WithLabelValues(name),
 		}
-		p.byName[t.name] = rt
-		p.order = append(p.order, t.name)
+		rt.past = &table.History{Type: t, Events: t.Topic(), Nodes: rt.history, Fetcher: p.fetcher, PageBytes: cfg.historyBytes}
+		p.byName[name] = rt
+		p.order = append(p.order, name)
 	}
-	if cfg.registerer != nil {
-		if err := cfg.registerer.Register(newCollector(p)); err != nil {
-			return nil, fmt.Errorf("processor: register metrics: %w", err)
-		}
-		pm, err := kafka.NewProducerMetrics(cfg.registerer)
-		if err != nil {
-			return nil, fmt.Errorf("processor: %w", err)
-		}
-		for _, name := range p.order {
-			rt := p.byName[name]
-			pm.Watch(rt.typ.topic)
-			pm.Watch(rt.typ.DeadLetterTopic())
-			if cfg.history {
-				pm.Watch(rt.history)
-			}
-		}
-		p.prodMetrics = pm
+	if err := reg.Register(newCollector(p)); err != nil {
+		return nil, fmt.Errorf("processor: register metrics: %w", err)
 	}
+	pm, err := kafka.NewProducerMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
+	for _, name := range p.order {
+		rt := p.byName[name]
+		pm.Watch(rt.typ.Topic())
+		pm.Watch(rt.typ.DeadLetterTopic())
+		if cfg.history {
+			pm.Watch(rt.history)
+		}
+	}
+	p.prodMetrics = pm
 	return p, nil
 }
 
@@ -227,12 +234,12 @@ func (p *Processor) Topics() []kafka.TopicSpec {
 	for _, name := range p.order {
 		rt := p.byName[name]
 		specs = append(specs,
-			kafka.TopicSpec{Name: rt.typ.topic, Kind: kafka.Events, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true},
-			kafka.TopicSpec{Name: rt.table, Kind: kafka.Table, Partitions: p.cfg.partitions, Replication: p.cfg.replication, Config: p.cfg.tableConfig},
+			kafka.TopicSpec{Name: rt.typ.Topic(), Kind: kafka.Events, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true},
+			kafka.TopicSpec{Name: rt.changelog, Kind: kafka.Table, Partitions: p.cfg.partitions, Replication: p.cfg.replication, Config: p.cfg.tableConfig},
 			kafka.TopicSpec{Name: rt.typ.DeadLetterTopic(), Kind: kafka.DeadLetters, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true},
 		)
 		if p.cfg.history {
-			specs = append(specs, kafka.TopicSpec{Name: HistoryTopic(p.cfg.app, name), Kind: kafka.History, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true})
+			specs = append(specs, kafka.TopicSpec{Name: p.cfg.HistoryTopic(name), Kind: kafka.History, Partitions: p.cfg.partitions, Replication: p.cfg.replication, AdoptPartitions: true})
 		}
 	}
 	return specs
@@ -255,46 +262,33 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	close(p.started)
 
-	errs := make(chan error, len(procs))
-	var wg sync.WaitGroup
+	g, ctx := run.New(ctx)
 	if p.cfg.hotStandby {
 		// Standby answers report their lag: poll the tables' high-water marks.
-		client, err := sarama.NewClient(p.brokers, kafka.Copy(p.cfg.saramaConfig, "eventfold-hwm"))
+		client, err := sarama.NewClient(p.brokers, kafka.Copy(p.cfg.Sarama, "eventfold-hwm"))
 		if err != nil {
 			return fmt.Errorf("processor: %w", err)
 		}
 		defer client.Close()
 		for _, name := range p.order {
 			rt := p.byName[name]
-			wg.Add(1)
-			go func() { defer wg.Done(); rt.stores.Poll(ctx, client, rt.table, 500*time.Millisecond) }()
+			g.Go(func() error { rt.stores.Poll(ctx, client, rt.changelog, 500*time.Millisecond); return nil })
 		}
 	}
 	for i, gp := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			err := gp.Run(ctx)
 			if err != nil {
 				err = fmt.Errorf("processor: group %s: %w", p.byName[p.order[i]].group, err)
 				if errors.Is(err, sarama.ErrInvalidSessionTimeout) {
 					err = fmt.Errorf("%w (session timeout %v: Kafka accepts group.min.session.timeout.ms (default 6s) "+
-						"to group.max.session.timeout.ms (default 30m))", err, p.cfg.saramaConfig.Consumer.Group.Session.Timeout)
+						"to group.max.session.timeout.ms (default 30m))", err, p.cfg.Sarama.Consumer.Group.Session.Timeout)
 				}
-				cancel() // one group failing stops the node: partial service hides errors
 			}
-			errs <- err
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		if err != nil {
-			all = append(all, err)
-		}
-	}
-	return errors.Join(all...)
+	return g.Wait()
 }
 
 // EnsureTopics creates (or, with create false, only verifies) the topics
@@ -313,7 +307,7 @@ func (p *Processor) EnsureTopics(ctx context.Context, create bool) ([]kafka.Topi
 			rest = append(rest, s)
 		}
 	}
-	states, err := ensure(ctx, p.brokers, p.cfg.saramaConfig, events)
+	states, err := ensure(ctx, p.brokers, p.cfg.Sarama, events)
 	if err != nil {
 		return states, fmt.Errorf("processor: %w", err)
 	}
@@ -323,12 +317,12 @@ func (p *Processor) EnsureTopics(ctx context.Context, create bool) ([]kafka.Topi
 	}
 	for i := range rest {
 		for _, name := range p.order {
-			if rt := p.byName[name]; rest[i].Name == rt.table {
-				rest[i].Partitions = parts[rt.typ.topic]
+			if rt := p.byName[name]; rest[i].Name == rt.changelog {
+				rest[i].Partitions = parts[rt.typ.Topic()]
 			}
 		}
 	}
-	more, err := ensure(ctx, p.brokers, p.cfg.saramaConfig, rest)
+	more, err := ensure(ctx, p.brokers, p.cfg.Sarama, rest)
 	states = append(states, more...)
 	if err != nil {
 		return states, fmt.Errorf("processor: %w", err)
@@ -349,13 +343,13 @@ func (p *Processor) build(ctx context.Context) ([]*goka.Processor, error) {
 		parts[st.Spec.Name] = st.Partitions
 	}
 
-	sc := kafka.Copy(p.cfg.saramaConfig, "")
+	sc := kafka.Copy(p.cfg.Sarama, "")
 	sc.Consumer.Group.Member.UserData = p.cfg.memberData
 	tm := kafka.TopicManagerConfig(int(max(p.cfg.replication, 1)))
 	var procs []*goka.Processor
 	for _, name := range p.order {
 		rt := p.byName[name]
-		n := parts[rt.typ.topic]
+		n := parts[rt.typ.Topic()]
 		rt.partitions.Store(n)
 		rt.folded = make([]prometheus.Counter, n)
 		for i := range rt.folded {
@@ -374,15 +368,15 @@ func (p *Processor) build(ctx context.Context) ([]*goka.Processor, error) {
 func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig) (*goka.Processor, error) {
 	cfg := rt.p.cfg
 	gg := goka.DefineGroup(goka.Group(rt.group),
-		goka.Input(goka.Stream(rt.typ.topic), new(gokacodec.Bytes), rt.fold),
+		goka.Input(goka.Stream(rt.typ.Topic()), new(gokacodec.Bytes), rt.fold),
 		goka.Persist(new(gokacodec.Bytes)),
 	)
 	opts := []goka.ProcessorOption{
 		goka.WithClientID("eventfold-" + rt.group),
-		goka.WithStorageBuilder(rt.stores.Builder(store.Builder(filepath.Join(cfg.dataDir, rt.group), store.Options{}))),
-		goka.WithHasher(cfg.partitioner.Hasher()),
+		goka.WithStorageBuilder(rt.stores.Builder(store.Builder(filepath.Join(cfg.DataDir, rt.group), store.Options{}))),
+		goka.WithHasher(cfg.Partitioner.Hasher()),
 		goka.WithRebalanceCallback(rt.onAssign),
-		goka.WithLogger(kafka.GokaLogger(cfg.logger.With(slog.String("component", "goka"), slog.String("group", rt.group)))),
+		goka.WithLogger(kafka.GokaLogger(cfg.Logger.With(slog.String("component", "goka"), slog.String("group", rt.group)))),
 	}
 	opts = append(opts, kafka.ProcessorOptions(sc, tm)...)
 	// After kafka's builders: changelog writes that can never succeed stop
@@ -395,7 +389,7 @@ func (rt *entityRuntime) newGoka(sc *sarama.Config, tm *goka.TopicManagerConfig)
 			return nil, err
 		}
 		return orderedGroup{ConsumerGroup: cg, observe: rt.observeLag, onClaim: rt.progress.start, fatal: rt.p.fatalErr,
-			logger: cfg.logger.With(slog.String("group", rt.group))}, nil
+			logger: cfg.Logger.With(slog.String("group", rt.group))}, nil
 	}))
 	if cfg.hotStandby {
 		opts = append(opts, goka.WithHotStandby(), goka.WithRecoverAhead())
@@ -417,11 +411,11 @@ func (rt *entityRuntime) onAssign(a goka.Assignment) {
 		}
 	}
 	rt.mu.Unlock()
-	rt.p.metrics.rebalances.WithLabelValues(rt.typ.name).Inc()
+	rt.p.metrics.rebalances.WithLabelValues(rt.typ.Name()).Inc()
 	parts := sortedKeys(m)
-	rt.p.cfg.logger.Info("partitions assigned", slog.String("entity", rt.typ.name), slog.Any("partitions", parts))
+	rt.p.cfg.Logger.Info("partitions assigned", slog.String("entity", rt.typ.Name()), slog.Any("partitions", parts))
 	if hook := rt.p.cfg.onAssign; hook != nil {
-		hook(rt.typ.name, parts)
+		hook(rt.typ.Name(), parts)
 	}
 }
 

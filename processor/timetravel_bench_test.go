@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -18,7 +19,7 @@ import (
 //	go test -run '^$' -bench TimeTravel -benchtime 200x ./processor
 func BenchmarkTimeTravel(b *testing.B) {
 	k := eventfoldtest.NewKafka(b, 1)
-	p := startEntities(b, k.Brokers, b.TempDir(), []processor.Definition{commandedCounter}, processor.WithPartitions(4))
+	p := startEntities(b, k.Brokers, b.TempDir(), []entity.Definition{commandedCounter}, processor.WithPartitions(4))
 	ctx := context.Background()
 	sizes := map[string]int{"10": 10, "1k": 1_000, "100k": 100_000}
 	var recs []kafka.Record

@@ -14,6 +14,7 @@ import (
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
 )
 
 // genTimed makes events over keys with strictly increasing timestamps; some
@@ -191,7 +192,7 @@ func TestTimeTravel(t *testing.T) {
 				want = append(want, m.Offset)
 			}
 		}
-		var got []processor.HistoryEvent
+		var got []table.HistoryEvent
 		after := int64(-1)
 		for {
 			page, err := r.History(context.Background(), "counters", key, after, 7)

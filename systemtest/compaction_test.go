@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/demo/users"
 	"github.com/eventfold/eventfold/kafka"
@@ -83,7 +84,7 @@ func TestChangelogIsCompacted(t *testing.T) {
 	}
 	waitLogins(p, 2000)
 
-	table := processor.TableTopic(app, "users")
+	table := cluster.Settings{App: app}.TableTopic("users")
 	countTable := func() int {
 		msgs, err := kafka.ReadAll(ctx, brokers, saramaConfig(), table)
 		if err != nil {

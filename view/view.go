@@ -4,23 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	gokacodec "github.com/lovoo/goka/codec"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/internal/store"
-	"github.com/eventfold/eventfold/internal/table"
+	"github.com/eventfold/eventfold/cluster"
+	"github.com/eventfold/eventfold/entity"
+	"github.com/eventfold/eventfold/internal/run"
 	"github.com/eventfold/eventfold/kafka"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/table"
+	"github.com/eventfold/eventfold/table/store"
 )
 
 // Option configures a View.
@@ -31,45 +30,16 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	app          string
-	dataDir      string
-	saramaConfig *sarama.Config
-	partitioner  kafka.Partitioner
-	logger       *slog.Logger
+	cluster.Settings
 	pollInterval time.Duration
-	registerer   prometheus.Registerer
 }
 
-// WithRegisterer registers the replica's metrics (eventfold_standby_lag,
-// eventfold_view_partitions_recovered). Default: none.
-func WithRegisterer(r prometheus.Registerer) Option {
-	return optionFunc(func(c *config) { c.registerer = r })
-}
-
-// WithApp is the application whose tables to follow. Default "eventfold".
-func WithApp(app string) Option { return optionFunc(func(c *config) { c.app = app }) }
-
-// WithDataDir is where the copies live: <dir>/view/<group>/. Default "data".
-func WithDataDir(dir string) Option { return optionFunc(func(c *config) { c.dataDir = dir }) }
-
-// WithSaramaConfig sets the base client configuration. Default kafka.NewConfig().
-func WithSaramaConfig(sc *sarama.Config) Option {
-	return optionFunc(func(c *config) { c.saramaConfig = sc })
-}
-
-// WithPartitioner must match the processors'. Default kafka.FNV1a.
-func WithPartitioner(p kafka.Partitioner) Option {
-	return optionFunc(func(c *config) { c.partitioner = p })
-}
-
-// WithLogger sets the logger. Default: discard.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l != nil {
-			c.logger = l
-		}
-	})
-}
+// WithSettings sets the cluster-wide settings: the app whose tables to
+// follow, the data dir (copies live in <dir>/view/<group>/), the Kafka
+// configuration, the partitioner (the processors'), the logger, and the
+// registerer of the replica's metrics (eventfold_standby_lag,
+// eventfold_view_partitions_recovered). Zero fields take the defaults.
+func WithSettings(s cluster.Settings) Option { return optionFunc(func(c *config) { c.Settings = s }) }
 
 // View is a read-only replica of the tables of several entity types.
 type View struct {
@@ -81,7 +51,7 @@ type View struct {
 }
 
 type replica struct {
-	typ        *processor.Type
+	typ        *entity.Type
 	group      string
 	topic      string // the table
 	partitions atomic.Int32
@@ -91,14 +61,12 @@ type replica struct {
 
 // New declares a replica of the tables of entities. Nothing touches Kafka
 // before Run.
-func New(brokers []string, entities []processor.Definition, opts ...Option) (*View, error) {
-	cfg := config{
-		app: "eventfold", dataDir: "data", saramaConfig: kafka.NewConfig(), partitioner: kafka.FNV1a,
-		logger: slog.New(slog.NewTextHandler(io.Discard, nil)), pollInterval: 500 * time.Millisecond,
-	}
+func New(brokers []string, entities []entity.Definition, opts ...Option) (*View, error) {
+	cfg := config{pollInterval: 500 * time.Millisecond}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
+	cfg.Settings = cfg.Settings.WithDefaults()
 	if len(brokers) == 0 || len(entities) == 0 {
 		return nil, fmt.Errorf("view: %w: brokers and entities are required", eventfold.ErrInvalid)
 	}
@@ -108,14 +76,12 @@ func New(brokers []string, entities []processor.Definition, opts ...Option) (*Vi
 		if err != nil {
 			return nil, err
 		}
-		r := &replica{typ: t, group: processor.Group(cfg.app, t.Name()), topic: processor.TableTopic(cfg.app, t.Name()), set: table.NewSet()}
+		r := &replica{typ: t, group: cfg.Group(t.Name()), topic: cfg.TableTopic(t.Name()), set: table.NewSet()}
 		v.byName[t.Name()] = r
 		v.order = append(v.order, t.Name())
 	}
-	if cfg.registerer != nil {
-		if err := cfg.registerer.Register(collector{v}); err != nil {
-			return nil, fmt.Errorf("view: register metrics: %w", err)
-		}
+	if err := cfg.Registry().Register(collector{v}); err != nil {
+		return nil, fmt.Errorf("view: register metrics: %w", err)
 	}
 	return v, nil
 }
@@ -126,34 +92,23 @@ func (v *View) Run(ctx context.Context) error {
 	if !v.started.CompareAndSwap(false, true) {
 		return errors.New("view: Run called twice")
 	}
-	client, err := sarama.NewClient(v.brokers, kafka.Copy(v.cfg.saramaConfig, "eventfold-view"))
+	client, err := sarama.NewClient(v.brokers, kafka.Copy(v.cfg.Sarama, "eventfold-view"))
 	if err != nil {
 		return fmt.Errorf("view: %w", err)
 	}
 	defer client.Close()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(v.order))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	g, ctx := run.New(ctx)
 	for _, name := range v.order {
 		r := v.byName[name]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			if err := v.follow(ctx, client, r); err != nil {
-				errs <- fmt.Errorf("view: %s: %w", r.topic, err)
-				cancel()
+				return fmt.Errorf("view: %s: %w", r.topic, err)
 			}
-		}()
-		go func() { defer wg.Done(); r.set.Poll(ctx, client, r.topic, v.cfg.pollInterval) }()
+			return nil
+		})
+		g.Go(func() error { r.set.Poll(ctx, client, r.topic, v.cfg.pollInterval); return nil })
 	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return g.Wait()
 }
 
 func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) error {
@@ -168,7 +123,7 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 			r.partitions.Store(int32(len(parts)))
 			break
 		}
-		v.cfg.logger.Debug("waiting for table", slog.String("topic", r.topic), slog.Any("error", err))
+		v.cfg.Logger.Debug("waiting for table", slog.String("topic", r.topic), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -178,14 +133,14 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 	}
 	opts := append([]goka.ViewOption{
 		goka.WithViewClientID("eventfold-view-" + r.group),
-		goka.WithViewStorageBuilder(r.set.Builder(store.Builder(filepath.Join(v.cfg.dataDir, "view", r.group), store.Options{}))),
-		goka.WithViewHasher(v.cfg.partitioner.Hasher()),
-		goka.WithViewLogger(kafka.GokaLogger(v.cfg.logger.With(slog.String("component", "goka"), slog.String("table", r.topic)))),
+		goka.WithViewStorageBuilder(r.set.Builder(store.Builder(filepath.Join(v.cfg.DataDir, "view", r.group), store.Options{}))),
+		goka.WithViewHasher(v.cfg.Partitioner.Hasher()),
+		goka.WithViewLogger(kafka.GokaLogger(v.cfg.Logger.With(slog.String("component", "goka"), slog.String("table", r.topic)))),
 		// Without it the first consumer error (a broker that died and still
 		// leads a partition in the metadata) ends the view and the node:
 		// processors' hot standbys reconnect the same way.
 		goka.WithViewAutoReconnect(),
-	}, kafka.ViewOptions(v.cfg.saramaConfig, kafka.TopicManagerConfig(1))...)
+	}, kafka.ViewOptions(v.cfg.Sarama, kafka.TopicManagerConfig(1))...)
 	gv, err := goka.NewView(v.brokers, goka.Table(r.topic), new(gokacodec.Bytes), opts...)
 	if err != nil {
 		return err
@@ -195,17 +150,17 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 }
 
 // Get is the owner read of interactive.Store: a replica owns nothing, so it
-// returns a *processor.NotOwnerError (or ErrNotFound for an unknown type).
-func (v *View) Get(ctx context.Context, entity, key string) (processor.Entry, error) {
-	r, ok := v.byName[entity]
+// returns a *table.NotOwnerError (or ErrNotFound for an unknown type).
+func (v *View) Get(ctx context.Context, entityName, key string) (table.Entry, error) {
+	r, ok := v.byName[entityName]
 	if !ok {
-		return processor.Entry{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+		return table.Entry{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entityName)
 	}
 	n := r.partitions.Load()
 	if n == 0 {
-		return processor.Entry{}, fmt.Errorf("%w: %s table not found yet", eventfold.ErrNotRecovered, entity)
+		return table.Entry{}, fmt.Errorf("%w: %s table not found yet", eventfold.ErrNotRecovered, entityName)
 	}
-	return processor.Entry{}, &processor.NotOwnerError{Entity: entity, Partition: v.cfg.partitioner.Partition(key, n)}
+	return table.Entry{}, &table.NotOwnerError{Entity: entityName, Partition: v.cfg.Partitioner.Partition(key, n)}
 }
 
 // Assigned is always empty: replicas own no partitions.
@@ -214,28 +169,17 @@ func (v *View) Assigned(string) []int32 { return nil }
 // GetStandby returns the replica's copy of entity key. The Entry is marked
 // Stale with the copy's Lag. Errors: eventfold.ErrNotFound (unknown type or
 // key), eventfold.ErrNotRecovered (the copy is still catching up).
-func (v *View) GetStandby(ctx context.Context, entity, key string) (processor.Entry, error) {
-	r, ok := v.byName[entity]
+func (v *View) GetStandby(ctx context.Context, entityName, key string) (table.Entry, error) {
+	r, ok := v.byName[entityName]
 	if !ok {
-		return processor.Entry{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
+		return table.Entry{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entityName)
 	}
 	n := r.partitions.Load()
 	if n == 0 {
-		return processor.Entry{}, fmt.Errorf("%w: %s table not found yet", eventfold.ErrNotRecovered, entity)
+		return table.Entry{}, fmt.Errorf("%w: %s table not found yet", eventfold.ErrNotRecovered, entityName)
 	}
-	part := v.cfg.partitioner.Partition(key, n)
-	st := r.set.Get(part)
-	if st == nil || !st.Recovered() {
-		return processor.Entry{}, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, entity, part)
-	}
-	raw, err := st.Get(key)
-	if err != nil {
-		return processor.Entry{}, fmt.Errorf("%w: %s partition %d: %v", eventfold.ErrNotRecovered, entity, part, err)
-	}
-	if raw == nil {
-		return processor.Entry{}, fmt.Errorf("%w: %s %q", eventfold.ErrNotFound, entity, key)
-	}
-	e, err := processor.EntryFromStored(entity, key, part, raw)
+	part := v.cfg.Partitioner.Partition(key, n)
+	e, err := r.set.Read(entityName, part, key)
 	if err != nil {
 		return e, err
 	}
@@ -245,8 +189,8 @@ func (v *View) GetStandby(ctx context.Context, entity, key string) (processor.En
 }
 
 // Lag returns the copy's lag per partition of entity (-1: unknown).
-func (v *View) Lag(entity string) map[int32]int64 {
-	r, ok := v.byName[entity]
+func (v *View) Lag(entityName string) map[int32]int64 {
+	r, ok := v.byName[entityName]
 	if !ok {
 		return nil
 	}
@@ -269,8 +213,8 @@ func (v *View) Recovered() bool {
 }
 
 // Types lists the entity types.
-func (v *View) Types() []*processor.Type {
-	out := make([]*processor.Type, len(v.order))
+func (v *View) Types() []*entity.Type {
+	out := make([]*entity.Type, len(v.order))
 	for i, n := range v.order {
 		out[i] = v.byName[n].typ
 	}
@@ -278,7 +222,7 @@ func (v *View) Types() []*processor.Type {
 }
 
 // Type returns the entity type called name.
-func (v *View) Type(name string) (*processor.Type, bool) {
+func (v *View) Type(name string) (*entity.Type, bool) {
 	r, ok := v.byName[name]
 	if !ok {
 		return nil, false
@@ -287,16 +231,16 @@ func (v *View) Type(name string) (*processor.Type, bool) {
 }
 
 // Partitions returns the partition count of entity's table (0 before it is found).
-func (v *View) Partitions(entity string) int32 {
-	if r, ok := v.byName[entity]; ok {
+func (v *View) Partitions(entityName string) int32 {
+	if r, ok := v.byName[entityName]; ok {
 		return r.partitions.Load()
 	}
 	return 0
 }
 
 // RecoveredPartitions lists the partitions whose copy is recovered.
-func (v *View) RecoveredPartitions(entity string) []int32 {
-	if r, ok := v.byName[entity]; ok {
+func (v *View) RecoveredPartitions(entityName string) []int32 {
+	if r, ok := v.byName[entityName]; ok {
 		return r.set.Recovered()
 	}
 	return nil

@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/eventfold/eventfold/demo/orders"
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/node"
 	"github.com/eventfold/eventfold/processor"
@@ -73,7 +74,7 @@ func main() {
 		popts = append(popts, processor.WithoutHistory())
 	}
 	if *ensureOnly {
-		p, err := processor.New(strings.Split(*brokers, ","), []processor.Definition{orders.Entity},
+		p, err := processor.New(strings.Split(*brokers, ","), []entity.Definition{orders.Entity},
 			append(popts, processor.WithSaramaConfig(benchSarama()), processor.WithApp(*app), processor.WithPartitions(int32(*partitions)), processor.WithReplication(int16(*replication)))...)
 		if err != nil {
 			log.Fatalf("eventfold: %v", err)
@@ -104,7 +105,7 @@ func main() {
 	}
 	n, err := node.New(node.Config{
 		Brokers:          strings.Split(*brokers, ","),
-		Entities:         []processor.Definition{orders.Entity},
+		Entities:         []entity.Definition{orders.Entity},
 		App:              *app,
 		NodeID:           *nodeID,
 		DataDir:          *dataDir,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/processor"
@@ -82,7 +83,7 @@ func TestOneRequestCannotStopANode(t *testing.T) {
 				h[string(hd.Key)] = string(hd.Value)
 			}
 			if h[processor.HeaderSourceOffset] == strconv.FormatInt(pos.Offset, 10) && h[processor.HeaderSourcePartition] == strconv.Itoa(int(pos.Partition)) {
-				if h[processor.HeaderReason] != string(processor.ReasonStateTooLarge) {
+				if h[processor.HeaderReason] != string(entity.ReasonStateTooLarge) {
 					return fmt.Errorf("dead letter reason %q", h[processor.HeaderReason])
 				}
 				return nil

@@ -11,7 +11,7 @@ import (
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/codec"
 	"github.com/eventfold/eventfold/demo/orders"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // decideAndFold runs Decide on the state after history and, when it accepts,
@@ -204,7 +204,7 @@ func TestRejectionWrapping(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "cannot ship: order is cancelled") {
 		t.Errorf("reason = %q", err)
 	}
-	wrapped := &processor.RejectedError{Reason: err.Error(), Err: err}
+	wrapped := &entity.RejectedError{Reason: err.Error(), Err: err}
 	if !errors.Is(wrapped, orders.ErrRejected) || !errors.Is(wrapped, eventfold.ErrRejected) {
 		t.Errorf("processor wrapping %v loses a sentinel", wrapped)
 	}

@@ -11,7 +11,7 @@
 // an invalid transition (for example shipping a cancelled order) returns an
 // error wrapping ErrInvalidTransition, so the processor sends the event to the
 // dead-letter topic and leaves the order unchanged. Entity is the
-// processor.Entity to register with a processor; events are JSON objects with
+// entity.Entity to register with a processor; events are JSON objects with
 // a "type" discriminator:
 //
 //	{"type":"ItemAdded","sku":"BOOK-0042","quantity":5,"price_cents":1999}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/eventfold/eventfold/codec"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // ErrInvalidTransition is wrapped by every error Evolve returns: the event
@@ -68,12 +68,12 @@ func (o Order) find(sku string) (int, bool) {
 
 // Entity declares orders for a processor: entity name "orders", events topic
 // "orders-events", JSON state, and the commands of Commands decided by Decide.
-var Entity = processor.Entity[Order, Event]{
+var Entity = entity.Entity[Order, Event]{
 	Name:     "orders",
 	Events:   Events,
 	State:    codec.JSON[Order]{},
 	Evolve:   Evolve,
-	Commands: processor.Commands[Order, Event, Command]{Codec: Commands, Decide: Decide},
+	Commands: entity.Commands[Order, Event, Command]{Codec: Commands, Decide: Decide},
 }
 
 // Evolve applies one event to an order and returns the new order. It is pure

@@ -10,7 +10,7 @@ import (
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/codec"
 	"github.com/eventfold/eventfold/demo/users"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // decideAndFold runs Decide on the state after history and, when it accepts,
@@ -152,7 +152,7 @@ func TestRejectionWrapping(t *testing.T) {
 	if !errors.Is(err, users.ErrRejected) || !errors.Is(err, users.ErrInvalidTransition) {
 		t.Fatalf("err = %v, want ErrRejected and ErrInvalidTransition", err)
 	}
-	wrapped := &processor.RejectedError{Reason: err.Error(), Err: err}
+	wrapped := &entity.RejectedError{Reason: err.Error(), Err: err}
 	if !errors.Is(wrapped, users.ErrRejected) || !errors.Is(wrapped, eventfold.ErrRejected) {
 		t.Errorf("processor wrapping %v loses a sentinel", wrapped)
 	}

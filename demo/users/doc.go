@@ -8,7 +8,7 @@
 // (a deleted user logging in, assigning a role the user already has, ...)
 // returns an error wrapping ErrInvalidTransition, so the processor sends the
 // event to the dead-letter topic and leaves the user unchanged. Entity is the
-// processor.Entity to register with a processor; events are JSON objects with
+// entity.Entity to register with a processor; events are JSON objects with
 // a "type" discriminator:
 //
 //	{"type":"RoleAssigned","role":"admin"}

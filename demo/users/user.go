@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/codec"
-	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/entity"
 )
 
 // ErrInvalidTransition is wrapped by every error Evolve returns: the event
@@ -42,12 +42,12 @@ func (u User) HasRole(role string) bool {
 
 // Entity declares users for a processor: entity name "users", events topic
 // "users-events", JSON state, and the commands of Commands decided by Decide.
-var Entity = processor.Entity[User, Event]{
+var Entity = entity.Entity[User, Event]{
 	Name:     "users",
 	Events:   Events,
 	State:    codec.JSON[User]{},
 	Evolve:   Evolve,
-	Commands: processor.Commands[User, Event, Command]{Codec: Commands, Decide: Decide},
+	Commands: entity.Commands[User, Event, Command]{Codec: Commands, Decide: Decide},
 }
 
 // Evolve applies one event to a user and returns the new user. It is pure

@@ -1,10 +1,12 @@
-package processor
+package table
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/eventfold/eventfold/limits"
 )
 
 // Envelope is the value stored per entity in the table: the encoded state
@@ -43,9 +45,12 @@ type IndexEntry struct {
 	Offset  int64
 	Time    int64 // record timestamp, unix ms
 	Applied bool
-	flag    byte // entryPending: folded aside in the pending command
+	// Pending: folded aside in the entity's pending command (its outcome
+	// is not known yet).
+	Pending bool
 }
 
+// entryPending is a pending entry's outcome bits in the stored form.
 const entryPending = 2
 
 // IndexPointer points at a sealed node and summarises its subtree.
@@ -87,8 +92,8 @@ type PendingCommand struct {
 	State []byte
 }
 
-// maxCommandRecords bounds the per-entity memory of applied commands.
-const maxCommandRecords = 16
+// MaxCommandRecords bounds the per-entity memory of applied commands.
+const MaxCommandRecords = 16
 
 // The stored form is binary so that any state codec fits and the fold does
 // not pay for a second JSON pass:
@@ -117,13 +122,10 @@ const (
 	envFormat3  = 0x03
 	envFormat4  = 0x04
 	maxEnvField = 1 << 20
-	maxLevels   = 16
-	// maxPendingOffsets bounds a decoded pending command (the fold refuses
-	// commands of more events than the entity's limit, at most this).
-	maxPendingOffsets = 1 << 16
+	MaxLevels   = 16
 )
 
-var errEnvelope = errors.New("processor: malformed envelope")
+var errEnvelope = errors.New("table: malformed envelope")
 
 // MarshalBinary encodes e in the newest format.
 func (e *Envelope) MarshalBinary() ([]byte, error) {
@@ -186,7 +188,7 @@ func appendIndex(buf []byte, ix *Index) []byte {
 	for _, en := range ix.Entries {
 		var flag uint64
 		switch {
-		case en.flag == entryPending:
+		case en.Pending:
 			flag = entryPending
 		case en.Applied:
 			flag = 1
@@ -233,7 +235,7 @@ func (r *reader) entries() []IndexEntry {
 		case 1:
 			e.Applied = true
 		case entryPending:
-			e.flag = entryPending
+			e.Pending = true
 		case 3:
 			r.err = errEnvelope
 		}
@@ -262,7 +264,7 @@ func (r *reader) pointers() []IndexPointer {
 func (r *reader) index() *Index {
 	ix := &Index{Entries: r.entries()}
 	n := r.uvarint()
-	if n > maxLevels {
+	if n > MaxLevels {
 		r.err = errEnvelope
 		return nil
 	}
@@ -344,7 +346,7 @@ func (e *Envelope) UnmarshalBinary(data []byte) error {
 	e.Commands, e.Pending, e.Index = nil, nil, nil
 	if format >= envFormat2 {
 		n := r.uvarint()
-		if n > maxCommandRecords*4 {
+		if n > MaxCommandRecords*4 {
 			return errEnvelope
 		}
 		for i := uint64(0); i < n && r.err == nil; i++ {
@@ -396,7 +398,7 @@ func (r *reader) flag() bool {
 
 func (r *reader) offsets() []int64 {
 	n := r.uvarint()
-	if n > maxPendingOffsets || n > uint64(len(r.rest)) {
+	if n > limits.MaxEventsPerCommand || n > uint64(len(r.rest)) {
 		r.err = errEnvelope
 		return nil
 	}
@@ -430,11 +432,11 @@ func (e *Envelope) lastFolded() int64 {
 	return seen
 }
 
-// forgets reports whether a command whose last event is at offset could
+// Forgets reports whether a command whose last event is at offset could
 // have applied and been pushed out of Commands since: the records are full
 // and all of them are newer.
-func (e *Envelope) forgets(offset int64) bool {
-	return len(e.Commands) >= maxCommandRecords && e.Commands[0].Offset > offset
+func (e *Envelope) Forgets(offset int64) bool {
+	return len(e.Commands) >= MaxCommandRecords && e.Commands[0].Offset > offset
 }
 
 // Command returns the record of command id, if it was applied recently.

@@ -1,4 +1,4 @@
-package processor
+package entity
 
 import (
 	"encoding/json"
@@ -43,19 +43,21 @@ type Definition interface {
 	Type() (*Type, error)
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+// NameRE is what entity type names (and application names) must match:
+// they end up in topic and group names.
+var NameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // Type returns the type-erased description of e that the rest of eventfold
 // works with, or an error naming what is missing.
 func (e Entity[S, E]) Type() (*Type, error) {
-	if !nameRE.MatchString(e.Name) {
-		return nil, fmt.Errorf("processor: entity name %q must match %s", e.Name, nameRE)
+	if !NameRE.MatchString(e.Name) {
+		return nil, fmt.Errorf("entity: entity name %q must match %s", e.Name, NameRE)
 	}
 	if e.Events == nil {
-		return nil, fmt.Errorf("processor: entity %s: Events codec is required", e.Name)
+		return nil, fmt.Errorf("entity: entity %s: Events codec is required", e.Name)
 	}
 	if e.Evolve == nil {
-		return nil, fmt.Errorf("processor: entity %s: Evolve is required", e.Name)
+		return nil, fmt.Errorf("entity: entity %s: Evolve is required", e.Name)
 	}
 	topic := e.Topic
 	if topic == "" {
@@ -69,8 +71,8 @@ func (e Entity[S, E]) Type() (*Type, error) {
 	if t.maxCommandEvents == 0 {
 		t.maxCommandEvents = limits.EventsPerCommand
 	}
-	if t.maxCommandEvents < 1 || t.maxCommandEvents > maxPendingOffsets {
-		return nil, fmt.Errorf("processor: entity %s: MaxCommandEvents = %d, want 1..%d", e.Name, e.MaxCommandEvents, maxPendingOffsets)
+	if t.maxCommandEvents < 1 || t.maxCommandEvents > limits.MaxEventsPerCommand {
+		return nil, fmt.Errorf("entity: entity %s: MaxCommandEvents = %d, want 1..%d", e.Name, e.MaxCommandEvents, limits.MaxEventsPerCommand)
 	}
 	namer, _ := e.Events.(interface{ TypeOf(E) string })
 	if lister, ok := e.Events.(interface{ Types() []string }); ok {
@@ -117,27 +119,27 @@ func (e Entity[S, E]) Type() (*Type, error) {
 	}
 	if e.Commands != nil {
 		t.commandTypes = e.Commands.commandTypes()
-		t.decide = func(raw []byte, exists bool, data []byte) (decided, error) {
+		t.decide = func(raw []byte, exists bool, data []byte) (Decided, error) {
 			var state S
 			if exists {
 				var err error
 				if state, err = stateCodec.Decode(raw); err != nil {
-					return decided{}, &FoldError{Reason: ReasonState, Err: err}
+					return Decided{}, &FoldError{Reason: ReasonState, Err: err}
 				}
 			}
 			cmdType, events, err := e.Commands.decide(state, data)
 			if err != nil {
-				return decided{cmdType: cmdType}, err
+				return Decided{CmdType: cmdType}, err
 			}
 			if len(events) == 0 {
-				return decided{cmdType: cmdType}, &RejectedError{Reason: "Decide returned no events"}
+				return Decided{CmdType: cmdType}, &RejectedError{Reason: "Decide returned no events"}
 			}
 			if len(events) > t.maxCommandEvents {
-				return decided{cmdType: cmdType}, fmt.Errorf("%w: Decide returned %d events, the limit is %d", eventfold.ErrTooManyEvents, len(events), t.maxCommandEvents)
+				return Decided{CmdType: cmdType}, fmt.Errorf("%w: Decide returned %d events, the limit is %d", eventfold.ErrTooManyEvents, len(events), t.maxCommandEvents)
 			}
 			// Fold the events aside first: a command whose own events do not
 			// apply must not be half-appended.
-			d := decided{cmdType: cmdType}
+			d := Decided{CmdType: cmdType}
 			s := state
 			for i, ev := range events {
 				if s, err = safeEvolve(e.Evolve, s, ev); err != nil {
@@ -145,19 +147,19 @@ func (e Entity[S, E]) Type() (*Type, error) {
 				}
 				b, err := e.Events.Encode(ev)
 				if err != nil {
-					return d, fmt.Errorf("processor: encode event %d: %w", i, err)
+					return d, fmt.Errorf("entity: encode event %d: %w", i, err)
 				}
 				if len(b) > limits.EventBytes {
 					return d, fmt.Errorf("%w: event %d of %d would take %d bytes, the limit is %d", eventfold.ErrStateTooLarge, i+1, len(events), len(b), limits.EventBytes)
 				}
-				d.events = append(d.events, b)
-				d.types = append(d.types, eventType(ev))
+				d.Events = append(d.Events, b)
+				d.Types = append(d.Types, eventType(ev))
 			}
 			out, err := stateCodec.Encode(s)
 			if err != nil {
-				return d, fmt.Errorf("processor: encode state: %w", err)
+				return d, fmt.Errorf("entity: encode state: %w", err)
 			}
-			d.stateBytes = len(out)
+			d.StateBytes = len(out)
 			return d, nil
 		}
 	}
@@ -185,7 +187,7 @@ type Type struct {
 	stateJSON   func(raw []byte) (json.RawMessage, error)
 
 	commandTypes     []string
-	decide           func(state []byte, exists bool, cmd []byte) (decided, error)
+	decide           func(state []byte, exists bool, cmd []byte) (Decided, error)
 	maxCommandEvents int
 }
 
@@ -231,11 +233,32 @@ func (t *Type) CheckEvent(data []byte) (string, error) { return t.checkEvent(dat
 // StateJSON renders an encoded state as JSON.
 func (t *Type) StateJSON(raw []byte) (json.RawMessage, error) { return t.stateJSON(raw) }
 
-// Group is the goka group (and consumer group) folding t in application app.
-func Group(app, entity string) string { return app + "-" + entity }
+// WithTopic returns a copy of t reading its events from topic.
+func (t *Type) WithTopic(topic string) *Type {
+	cp := *t
+	cp.topic = topic
+	return &cp
+}
 
-// TableTopic is the changelog topic of the group table (goka's naming).
-func TableTopic(app, entity string) string { return Group(app, entity) + "-table" }
+// Apply folds one encoded event into an encoded state (exists: there is
+// one; else Evolve sees the zero state) and returns the new state and the
+// event's discriminator. Its errors are *FoldError with the reason.
+func (t *Type) Apply(state []byte, exists bool, event []byte) ([]byte, string, error) {
+	return t.apply(state, exists, event)
+}
+
+// Decide decodes cmd and runs the entity's Decide on state, then folds the
+// events aside to check that they apply; it fails for a type without
+// commands.
+func (t *Type) Decide(state []byte, exists bool, cmd []byte) (Decided, error) {
+	if t.decide == nil {
+		return Decided{}, fmt.Errorf("%w: entity type %s takes no commands", eventfold.ErrInvalid, t.name)
+	}
+	return t.decide(state, exists, cmd)
+}
+
+// MaxCommandEvents is the most events a command of this type may append.
+func (t *Type) MaxCommandEvents() int { return t.maxCommandEvents }
 
 // Reason classifies why an event went to the dead-letter topic.
 type Reason string

@@ -1,4 +1,4 @@
-package processor
+package table
 
 import (
 	"encoding/binary"
@@ -27,7 +27,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			Index: &Index{Entries: []IndexEntry{
 				{Offset: 1 << 40, Time: 1_700_000_000_000, Applied: true},
 				{Offset: 1<<40 + 1, Time: 1_600_000_000_000},
-				{Offset: 1 << 50, Time: 1_700_000_000_001, flag: entryPending},
+				{Offset: 1 << 50, Time: 1_700_000_000_001, Pending: true},
 				{Offset: 1<<50 + 7, Time: 0, Applied: true},
 			}}},
 	} {
@@ -130,19 +130,19 @@ func TestEnvelopeReadsEarlierFormats(t *testing.T) {
 // and been forgotten; one that the window still covers did not apply.
 func TestEnvelopeForgets(t *testing.T) {
 	var e Envelope
-	for i := 0; i < maxCommandRecords; i++ {
+	for i := 0; i < MaxCommandRecords; i++ {
 		e.Commands = append(e.Commands, CommandRecord{ID: fmt.Sprint(i), Offset: int64(100 + i)})
 	}
 	for _, tc := range []struct {
 		offset int64
 		want   bool
 	}{{99, true}, {100, false}, {150, false}} {
-		if got := e.forgets(tc.offset); got != tc.want {
-			t.Errorf("forgets(%d) = %v, want %v", tc.offset, got, tc.want)
+		if got := e.Forgets(tc.offset); got != tc.want {
+			t.Errorf("Forgets(%d) = %v, want %v", tc.offset, got, tc.want)
 		}
 	}
 	e.Commands = e.Commands[1:]
-	if e.forgets(0) {
+	if e.Forgets(0) {
 		t.Error("a window with room forgets nothing")
 	}
 }

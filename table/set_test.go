@@ -3,7 +3,7 @@ package table
 import (
 	"testing"
 
-	"github.com/eventfold/eventfold/internal/store"
+	"github.com/eventfold/eventfold/table/store"
 )
 
 // goka reopens a caught-up storage (node restart, every rebalance) without

@@ -1,4 +1,4 @@
-package processor
+package entity
 
 import (
 	"fmt"
@@ -29,7 +29,7 @@ type CommandHandler[S, E any] interface {
 
 func (c Commands[S, E, C]) decide(state S, data []byte) (cmdType string, events []E, err error) {
 	if c.Codec == nil || c.Decide == nil {
-		return "", nil, fmt.Errorf("processor: Commands needs a Codec and a Decide")
+		return "", nil, fmt.Errorf("entity: Commands needs a Codec and a Decide")
 	}
 	cmd, err := c.Codec.Decode(data)
 	if err != nil {
@@ -69,11 +69,11 @@ type RejectedError struct {
 func (e *RejectedError) Error() string { return "rejected: " + e.Reason }
 func (e *RejectedError) Unwrap() error { return e.Err }
 
-// decided is a command turned into events, checked against the state.
-type decided struct {
-	cmdType string
-	events  [][]byte // encoded
-	types   []string
-	// stateBytes is the size of the encoded state after all the events.
-	stateBytes int
+// Decided is a command turned into events, checked against the state.
+type Decided struct {
+	CmdType string
+	Events  [][]byte // encoded
+	Types   []string
+	// StateBytes is the size of the encoded state after all the events.
+	StateBytes int
 }

@@ -1,18 +1,22 @@
-// Package table watches goka's per-partition storages of one table: which
+package table
+
+// A Set watches goka's per-partition storages of one table: which
 // partitions are open and recovered on this node, which changelog offset
 // each has applied, and how far that is behind the changelog's end. The
 // processor (owned and hot-standby partitions) and the view (replicas) both
-// read through it.
-package table
+// read through it, with Raw, Read and Envelope: the one read path.
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka/storage"
+
+	"github.com/eventfold/eventfold"
 )
 
 // Partition is goka's storage of one partition, watched. goka creates one
@@ -169,4 +173,47 @@ func (s *Set) Poll(ctx context.Context, client sarama.Client, topic string, inte
 		case <-t.C:
 		}
 	}
+}
+
+// Raw returns key's stored value in partition (nil: none). Errors:
+// eventfold.ErrNotRecovered while the partition is not open here or still
+// restoring, or when its storage closed under the read (a reassignment).
+// entity names the table in errors.
+func (s *Set) Raw(entity string, partition int32, key string) ([]byte, error) {
+	st := s.Get(partition)
+	if st == nil || !st.Recovered() {
+		return nil, fmt.Errorf("%w: %s partition %d", eventfold.ErrNotRecovered, entity, partition)
+	}
+	raw, err := st.Get(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s partition %d: %v", eventfold.ErrNotRecovered, entity, partition, err)
+	}
+	return raw, nil
+}
+
+// Read returns key's Entry from partition: Raw, decoded; ErrNotFound when
+// the key has applied nothing.
+func (s *Set) Read(entity string, partition int32, key string) (Entry, error) {
+	raw, err := s.Raw(entity, partition, key)
+	if err != nil {
+		return Entry{}, err
+	}
+	if raw == nil {
+		return Entry{}, fmt.Errorf("%w: %s %q", eventfold.ErrNotFound, entity, key)
+	}
+	return EntryFromStored(entity, key, partition, raw)
+}
+
+// Envelope returns key's decoded envelope from partition and its stored
+// size; an absent key is an empty envelope (Seen -1) of size 0.
+func (s *Set) Envelope(entity string, partition int32, key string) (Envelope, int, error) {
+	raw, err := s.Raw(entity, partition, key)
+	if err != nil || raw == nil {
+		return Envelope{Seen: -1}, 0, err
+	}
+	var env Envelope
+	if err := env.UnmarshalBinary(raw); err != nil {
+		return env, 0, err
+	}
+	return env, len(raw), nil
 }

@@ -33,9 +33,9 @@ type Config struct {
 	Brokers  []string
 	Entities []entity.Definition
 
-	App          string // group prefix; default "eventfold"
+	App          string // group prefix; default cluster.DefaultApp
 	NodeID       string // default: hostname + random suffix
-	DataDir      string // default "data"
+	DataDir      string // default cluster.DefaultDataDir
 	HTTPAddr     string // listen address; default ":8080" (":0" picks a free port)
 	AdvertiseURL string // how other nodes reach this one; default derived from the listener
 	Partitions   int32  // for created topics; default 10

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/kafka"
 )
 
@@ -91,7 +92,7 @@ type kafkaFlags struct {
 
 func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.brokers, "brokers", "localhost:9092", "comma-separated Kafka bootstrap servers")
-	fs.StringVar(&k.app, "app", "eventfold", "application name: groups are <app>-<entity>, tables <app>-<entity>-table")
+	fs.StringVar(&k.app, "app", cluster.DefaultApp, "application name: groups are <app>-<entity>, tables <app>-<entity>-table")
 	fs.IntVar(&k.partitions, "partitions", 10, "partitions of topics eventfold creates (existing events topics keep theirs)")
 	fs.IntVar(&k.replication, "replication", 0, "replication factor of created topics (0: min(3, brokers))")
 	fs.StringVar(&k.partitioner, "partitioner", "fnv1a", "key hash of the producers: fnv1a (sarama, goka) or murmur2 (Java clients)")

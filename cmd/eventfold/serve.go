@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/limits"
@@ -31,7 +32,7 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	s.kafka.register(fs)
 	s.log.register(fs)
 	fs.StringVar(&s.nodeID, "node-id", "", "node id in the membership (default: hostname + random suffix)")
-	fs.StringVar(&s.dataDir, "data-dir", "data", "directory for the LevelDB tables; keep it on a persistent volume")
+	fs.StringVar(&s.dataDir, "data-dir", cluster.DefaultDataDir, "directory for the LevelDB tables; keep it on a persistent volume")
 	fs.StringVar(&s.httpAddr, "http", ":8080", "HTTP listen address")
 	fs.StringVar(&s.advertise, "advertise", "", "URL other nodes use to reach this one (default: derived from --http)")
 	fs.BoolVar(&s.hotStandby, "hot-standby", false, "keep partitions owned by other nodes warm, for instant failover")

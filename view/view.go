@@ -194,23 +194,6 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 	return gv.Run(ctx)
 }
 
-// Get is the owner read of interactive.Store: a replica owns nothing, so it
-// returns a *processor.NotOwnerError (or ErrNotFound for an unknown type).
-func (v *View) Get(ctx context.Context, entity, key string) (processor.Entry, error) {
-	r, ok := v.byName[entity]
-	if !ok {
-		return processor.Entry{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entity)
-	}
-	n := r.partitions.Load()
-	if n == 0 {
-		return processor.Entry{}, fmt.Errorf("%w: %s table not found yet", eventfold.ErrNotRecovered, entity)
-	}
-	return processor.Entry{}, &processor.NotOwnerError{Entity: entity, Partition: v.cfg.partitioner.Partition(key, n)}
-}
-
-// Assigned is always empty: replicas own no partitions.
-func (v *View) Assigned(string) []int32 { return nil }
-
 // GetStandby returns the replica's copy of entity key. The Entry is marked
 // Stale with the copy's Lag. Errors: eventfold.ErrNotFound (unknown type or
 // key), eventfold.ErrNotRecovered (the copy is still catching up).

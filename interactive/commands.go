@@ -5,21 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/entity"
 )
-
-// Commander carries out commands and waits for offsets; the processor
-// implements it. Stores without it (replicas) forward to the owner.
-type Commander interface {
-	Execute(ctx context.Context, entityName, key string, cmd []byte, opts entity.CommandOptions) (entity.CommandResult, error)
-	WaitApplied(ctx context.Context, entityName, key string, offset int64) error
-}
 
 // HeaderIdempotencyKey names a command for retries.
 const HeaderIdempotencyKey = "Idempotency-Key"
@@ -38,95 +28,56 @@ type CommandResponse struct {
 	State     json.RawMessage `json:"state"`
 }
 
+// errNoCommands is a command on a node that owns no partition: it goes to
+// the owner.
+var errNoCommands = fmt.Errorf("%w: this node runs no commands", eventfold.ErrNotOwner)
+
 // command handles POST /v1/{entity}/{id}/commands: on the owner it runs
 // the command; elsewhere it forwards once to the owner. Standbys never
 // answer writes.
-func (s *Server) command(w http.ResponseWriter, r *http.Request) {
-	if err := s.runCommand(w, r); err != nil {
-		writeError(w, err)
-	}
-}
-
-func (s *Server) runCommand(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) command(r *http.Request) (any, error) {
 	typ, entityName, id, err := s.target(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !typ.HasCommands() {
-		return fmt.Errorf("%w: entity type %s takes no commands (append events instead)", eventfold.ErrInvalid, entityName)
+		return nil, fmt.Errorf("%w: entity type %s takes no commands (append events instead)", eventfold.ErrInvalid, entityName)
 	}
 	opts, err := commandOptions(r.Header, r.URL.RawQuery)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	body, err := readBody(r, s.cfg.maxBody)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opts.ID == "" {
 		// Named here, so a retry after a lost forward cannot run it twice.
 		opts.ID = randomID()
 		r.Header.Set(HeaderIdempotencyKey, opts.ID)
 	}
-	forwarded := r.Header.Get(HeaderHop) != ""
-	ctx := r.Context()
-	deadline := time.Now().Add(s.cfg.lookupDeadline)
-	backoff := 20 * time.Millisecond
-	var lastErr error
-	for {
-		var res entity.CommandResult
-		err := fmt.Errorf("%w: this node runs no commands", eventfold.ErrNotOwner)
-		if c, ok := s.store.(Commander); ok {
-			res, err = c.Execute(ctx, entityName, id, body, opts)
-		}
-		switch {
-		case err == nil:
-			state, jerr := typ.StateJSON(res.State)
-			if jerr != nil {
-				return jerr
+	return s.route(r, ownerRoute{
+		entityName: entityName, id: id, body: body,
+		local: func(ctx context.Context) (any, error) {
+			if s.b.Commander == nil {
+				return nil, errNoCommands
 			}
-			w.Header().Set(HeaderServedBy, s.self.ID)
-			writeJSON(w, http.StatusOK, CommandResponse{
+			res, err := s.b.Commander.Execute(ctx, entityName, id, body, opts)
+			if err != nil {
+				return nil, err
+			}
+			state, err := typ.StateJSON(res.State)
+			if err != nil {
+				return nil, err
+			}
+			return s.servedBy(CommandResponse{
 				Entity: entityName, ID: id, CommandID: res.CommandID, Type: res.Type, Version: res.Version,
 				Partition: res.Partition, Offset: res.Offset, Events: res.Events, Duplicate: res.Duplicate, State: state,
-			})
-			return nil
-		case errors.Is(err, eventfold.ErrNotOwner):
-			if forwarded {
-				return err
-			}
-			done, ferr := s.forwardToOwnerWith(w, r, entityName, id, body)
-			if done {
-				return nil
-			}
-			if errors.Is(ferr, eventfold.ErrOutcomeUnknown) {
-				return ferr // the owner may have appended it: the client decides
-			}
-			lastErr = ferr
-		case errors.Is(err, eventfold.ErrOutcomeUnknown):
-			// The events may be in the topic: a retry here could come after
-			// the entity forgot the key and decide anew, turning an applied
-			// command into a 409. The client retries with the same key.
-			return err
-		case errors.Is(err, eventfold.ErrNotRecovered), errors.Is(err, eventfold.ErrUnavailable):
-			if forwarded {
-				return err
-			}
-			lastErr = err
-		default:
-			return err
-		}
-		if time.Now().Add(backoff).After(deadline) {
-			// One sentinel per outcome: lastErr is text, not a second %w.
-			return fmt.Errorf("%w: %s %s: no owner took the command within %v: %v", gaveUp(lastErr), entityName, short(id), s.cfg.lookupDeadline, lastErr)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 500*time.Millisecond)
-	}
+			}), nil
+		},
+		transient: transient,
+		noOwner:   s.giveUp(entityName, id, "no owner took the command"),
+	})
 }
 
 func randomID() string {

@@ -61,6 +61,10 @@ var ErrUnauthorized = errors.New("interactive: unauthorized")
 // ErrTimeout: a bounded wait (min_offset) ran out.
 var ErrTimeout = errors.New("interactive: timed out")
 
+// errMethodNotAllowed: a known path with another method. Its text is the
+// whole message: it names no input.
+var errMethodNotAllowed = errors.New("method not allowed")
+
 // apiError is the JSON error body.
 type apiError struct {
 	Error string `json:"error"`
@@ -76,6 +80,8 @@ func classify(err error) (code string, status int) {
 		return CodeNotFound, http.StatusNotFound
 	case errors.Is(err, eventfold.ErrInvalid):
 		return CodeInvalid, http.StatusBadRequest
+	case errors.Is(err, errMethodNotAllowed):
+		return CodeInvalid, http.StatusMethodNotAllowed
 	case errors.Is(err, ErrTooLarge):
 		return CodeTooLarge, http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnsupportedMediaType):

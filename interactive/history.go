@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,13 +12,6 @@ import (
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/table"
 )
-
-// Historian answers history and point-in-time queries; the processor
-// implements it (on the owner of the key's partition).
-type Historian interface {
-	History(ctx context.Context, entityName, key string, after int64, limit int) (table.HistoryPage, error)
-	StateAt(ctx context.Context, entityName, key string, version uint64, asOf time.Time) (table.Entry, error)
-}
 
 // HistoryResponse is the body of GET /v1/{entity}/{id}/events.
 type HistoryResponse struct {
@@ -44,38 +36,54 @@ type HistoryEvent struct {
 // defaultHistoryPage is the page size without ?limit=.
 const defaultHistoryPage = 100
 
-func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	if err := s.runHistory(w, r); err != nil {
-		writeError(w, err)
-	}
-}
+// errNoHistory is a history or point-in-time query on a node that owns no
+// partition: it goes to the owner.
+var errNoHistory = fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
 
-func (s *Server) runHistory(w http.ResponseWriter, r *http.Request) error {
+// history handles GET /v1/{entity}/{id}/events, on the owner only: the
+// history lives with the partition. Standbys never answer.
+func (s *Server) history(r *http.Request) (any, error) {
 	_, entityName, id, err := s.target(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hq, err := parseHistoryQuery(r.URL.RawQuery)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	after, limit := hq.after, hq.limit
-	return s.atOwner(w, r, entityName, id, func(ctx context.Context) error {
-		h, ok := s.store.(Historian)
-		if !ok {
-			return fmt.Errorf("%w: this node keeps no history", eventfold.ErrNotOwner)
-		}
-		page, err := h.History(ctx, entityName, id, after, limit)
-		if err != nil {
-			return err
-		}
-		w.Header().Set(HeaderServedBy, s.self.ID)
-		if err := writeHistory(w, entityName, id, limit, page); err != nil {
-			// The status is sent: the client sees a cut body, nothing else to do.
-			s.cfg.Logger.Debug("history response cut", slog.String("entity", entityName), slog.String("id", id), slog.Any("error", err))
-		}
-		return nil
+	return s.route(r, ownerRoute{
+		entityName: entityName, id: id,
+		local: func(ctx context.Context) (any, error) {
+			if s.b.Historian == nil {
+				return nil, errNoHistory
+			}
+			page, err := s.b.Historian.History(ctx, entityName, id, hq.after, hq.limit)
+			if err != nil {
+				return nil, err
+			}
+			return historyAnswer{entityName: entityName, id: id, limit: hq.limit, page: page, servedBy: s.self.ID, logger: s.cfg.Logger}, nil
+		},
+		transient: transient,
+		noOwner:   s.giveUp(entityName, id, "no owner answered"),
 	})
+}
+
+// historyAnswer is a page written as it is encoded (writeHistory), not
+// encoded whole first.
+type historyAnswer struct {
+	entityName, id string
+	limit          int
+	page           table.HistoryPage
+	servedBy       string
+	logger         *slog.Logger
+}
+
+func (a historyAnswer) respond(w http.ResponseWriter) {
+	w.Header().Set(HeaderServedBy, a.servedBy)
+	if err := writeHistory(w, a.entityName, a.id, a.limit, a.page); err != nil {
+		// The status is sent: the client sees a cut body, nothing else to do.
+		a.logger.Debug("history response cut", slog.String("entity", a.entityName), slog.String("id", a.id), slog.Any("error", err))
+	}
 }
 
 // writeHistory writes page as a HistoryResponse, byte for byte what
@@ -143,48 +151,4 @@ func writeHistory(w http.ResponseWriter, entityName, id string, limit int, page 
 	}
 	buf.WriteString("}\n")
 	return flush()
-}
-
-// atOwner runs fn where key's partition is owned: here, or by one forward;
-// it retries while ownership moves, within the lookup deadline. Standbys
-// never answer. fn writes the response on success.
-func (s *Server) atOwner(w http.ResponseWriter, r *http.Request, entityName, id string, fn func(ctx context.Context) error) error {
-	forwarded := r.Header.Get(HeaderHop) != ""
-	ctx := r.Context()
-	deadline := time.Now().Add(s.cfg.lookupDeadline)
-	backoff := 20 * time.Millisecond
-	var lastErr error
-	for {
-		err := fn(ctx)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, eventfold.ErrNotOwner):
-			if forwarded {
-				return err
-			}
-			done, ferr := s.forwardToOwner(w, r, entityName, id)
-			if done {
-				return nil
-			}
-			lastErr = ferr
-		case errors.Is(err, eventfold.ErrNotRecovered), errors.Is(err, eventfold.ErrUnavailable):
-			if forwarded {
-				return err
-			}
-			lastErr = err
-		default:
-			return err
-		}
-		if time.Now().Add(backoff).After(deadline) {
-			// One sentinel per outcome: lastErr is text, not a second %w.
-			return fmt.Errorf("%w: %s %s: no owner answered within %v: %v", gaveUp(lastErr), entityName, short(id), s.cfg.lookupDeadline, lastErr)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 500*time.Millisecond)
-	}
 }

@@ -67,7 +67,7 @@ func (s *Server) target(r *http.Request) (typ *entity.Type, entityName, id strin
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%w: entity type %s is not a valid path segment", eventfold.ErrInvalid, short(v["entity"]))
 	}
-	typ, ok := s.store.Type(entityName)
+	typ, ok := s.b.Catalog.Type(entityName)
 	if !ok {
 		return nil, "", "", fmt.Errorf("%w: unknown entity type %s", eventfold.ErrNotFound, short(entityName))
 	}

@@ -11,7 +11,12 @@ import (
 //go:embed openapi.yaml
 var OpenAPI []byte
 
-func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+func openAPI(*http.Request) (any, error) { return openAPIDoc{}, nil }
+
+// openAPIDoc answers YAML, not JSON.
+type openAPIDoc struct{}
+
+func (openAPIDoc) respond(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/yaml")
 	_, _ = w.Write(OpenAPI)
 }

@@ -114,7 +114,7 @@ func TestReplicaWithoutTablesAnswersCommand503(t *testing.T) {
 	k := eventfoldtest.NewKafka(t, 1)
 	v := replicaView(t, k, false)
 	own := interactive.NewOwnership(k.Brokers, eventfoldtest.SaramaConfig(), map[string]string{}, "", time.Second, discard)
-	srv, err := interactive.New(v, own, interactive.Member{ID: "replica", URL: "http://replica.invalid", Role: interactive.RoleReplica}, nil,
+	srv, err := interactive.New(interactive.Backend{Catalog: v, Standby: v}, own, interactive.Member{ID: "replica", URL: "http://replica.invalid", Role: interactive.RoleReplica},
 		interactive.WithLookupDeadline(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -147,13 +147,13 @@ func TestNoOwnerAnsweringIs503NotNotOwner(t *testing.T) {
 	// The ghost is a real eventfold server that owns nothing: it answers
 	// forwarded requests with 421 not_owner.
 	ghostOwn := interactive.NewOwnership(k.Brokers, eventfoldtest.SaramaConfig(), map[string]string{}, "", time.Second, discard)
-	ghostSrv, err := interactive.New(v, ghostOwn, interactive.Member{ID: "ghost", URL: "http://ghost.invalid"}, nil)
+	ghostSrv, err := interactive.New(interactive.Backend{Catalog: v, Standby: v}, ghostOwn, interactive.Member{ID: "ghost", URL: "http://ghost.invalid"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ghost := interactive.Member{ID: "ghost", URL: serve(t, ghostSrv.Handler())}
 	own := ownedByGhost(t, k, ghost)
-	front, err := interactive.New(v, own, interactive.Member{ID: "front", URL: "http://front.invalid"}, nil,
+	front, err := interactive.New(interactive.Backend{Catalog: v, Standby: v}, own, interactive.Member{ID: "front", URL: "http://front.invalid"},
 		interactive.WithLookupDeadline(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestForwardedAnswersAreRelayedWholeOrNotAtAll(t *testing.T) {
 		io.WriteString(w, suffix)
 	}))
 	own := ownedByGhost(t, k, interactive.Member{ID: "owner", URL: owner})
-	front, err := interactive.New(v, own, interactive.Member{ID: "front", URL: "http://front.invalid"}, nil,
+	front, err := interactive.New(interactive.Backend{Catalog: v, Standby: v}, own, interactive.Member{ID: "front", URL: "http://front.invalid"},
 		interactive.WithLookupDeadline(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -264,10 +264,10 @@ func TestMaxBodyAboveEventBytesIsRefused(t *testing.T) {
 	}
 	own := interactive.NewOwnership([]string{"127.0.0.1:1"}, kafka.NewConfig(), nil, "", time.Second, discard)
 	self := interactive.Member{ID: "a", URL: "http://a.invalid"}
-	if _, err := interactive.New(v, own, self, nil, interactive.WithMaxBodyBytes(limits.EventBytes+1)); !errors.Is(err, eventfold.ErrInvalid) {
+	if _, err := interactive.New(interactive.Backend{Catalog: v, Standby: v}, own, self, interactive.WithMaxBodyBytes(limits.EventBytes+1)); !errors.Is(err, eventfold.ErrInvalid) {
 		t.Fatalf("New with a body limit above limits.EventBytes = %v, want ErrInvalid", err)
 	}
-	if _, err := interactive.New(v, own, self, nil, interactive.WithMaxBodyBytes(limits.EventBytes)); err != nil {
+	if _, err := interactive.New(interactive.Backend{Catalog: v, Standby: v}, own, self, interactive.WithMaxBodyBytes(limits.EventBytes)); err != nil {
 		t.Fatalf("New with the body limit at limits.EventBytes: %v", err)
 	}
 }

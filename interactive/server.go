@@ -1,7 +1,6 @@
 package interactive
 
 import (
-	"context"
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
@@ -14,10 +13,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/eventfold/eventfold"
-	"github.com/eventfold/eventfold/entity"
-	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
-	"github.com/eventfold/eventfold/table"
 )
 
 // Response headers.
@@ -32,47 +28,27 @@ const (
 	HeaderStandby = "Eventfold-Standby"
 )
 
-// Store is the local state a Server reads: a processor.Processor, or a
-// read-only replica.
-type Store interface {
-	Types() []*entity.Type
-	Type(name string) (*entity.Type, bool)
-	Partitions(entityName string) int32
-	Get(ctx context.Context, entityName, key string) (table.Entry, error)
-	GetStandby(ctx context.Context, entityName, key string) (table.Entry, error)
-	Assigned(entityName string) []int32
-	RecoveredPartitions(entityName string) []int32
-	Recovered() bool
-}
-
-// Producer appends records; kafka.Producer implements it.
-type Producer interface {
-	Send(ctx context.Context, r kafka.Record) (kafka.Position, error)
-}
-
 // Server is the HTTP API of one node.
 type Server struct {
-	store    Store
-	own      *Ownership
-	self     Member
-	producer Producer
-	cfg      config
-	client   *http.Client
-	metrics  *metrics
-	handler  http.Handler
+	b       Backend
+	own     *Ownership
+	self    Member
+	cfg     config
+	client  *http.Client
+	metrics *metrics
+	handler http.Handler
 }
 
-// New builds the API over store. own tells who owns what; self is this
-// node as published in the membership; producer may be nil on read-only
-// nodes (appends then answer 503).
-func New(store Store, own *Ownership, self Member, producer Producer, opts ...Option) (*Server, error) {
+// New builds the API over b, what this node holds. own tells who owns
+// what; self is this node as published in the membership.
+func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
 	cfg.Settings = cfg.Settings.WithDefaults()
-	if store == nil || own == nil {
-		return nil, fmt.Errorf("interactive: %w: store and ownership are required", eventfold.ErrInvalid)
+	if b.Catalog == nil || b.Standby == nil || own == nil {
+		return nil, fmt.Errorf("interactive: %w: catalog, standby reader and ownership are required", eventfold.ErrInvalid)
 	}
 	if self.ID == "" || self.URL == "" {
 		return nil, fmt.Errorf("interactive: %w: self member needs an id and a url", eventfold.ErrInvalid)
@@ -88,7 +64,7 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 		return nil, err
 	}
 	s := &Server{
-		store: store, own: own, self: self, producer: producer, cfg: cfg,
+		b: b, own: own, self: self, cfg: cfg,
 		metrics: m,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:               nil, // forwards go to peers from the membership, never via a proxy
@@ -107,19 +83,17 @@ func New(store Store, own *Ownership, self Member, producer Producer, opts ...Op
 	v1 := r.PathPrefix("/v1").Subrouter()
 	v1.Use(s.authenticate)
 	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
-	v1.HandleFunc("/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
-	v1.HandleFunc("/{entity}/{id}", s.getEntity).Methods(http.MethodGet)
+	v1.Handle("/openapi.yaml", s.wrap(openAPI)).Methods(http.MethodGet)
+	v1.Handle("/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}/events", s.wrapStatus(http.StatusAccepted, s.appendEvent)).Methods(http.MethodPost)
-	v1.HandleFunc("/{entity}/{id}/commands", s.command).Methods(http.MethodPost)
-	v1.HandleFunc("/{entity}/{id}/events", s.history).Methods(http.MethodGet)
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	v1.Handle("/{entity}/{id}/commands", s.wrap(s.command)).Methods(http.MethodPost)
+	v1.Handle("/{entity}/{id}/events", s.wrap(s.history)).Methods(http.MethodGet)
+	r.Handle("/healthz", s.wrap(func(*http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
 	r.Handle("/readyz", s.wrap(s.ready))
 	r.NotFoundHandler = s.wrap(func(*http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no such route", eventfold.ErrNotFound)
 	})
-	methodNotAllowed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed", Code: CodeInvalid})
-	})
+	methodNotAllowed := s.wrap(func(*http.Request) (any, error) { return nil, errMethodNotAllowed })
 	// Explicit fallbacks: mux reports a method mismatch as not found once a
 	// NotFoundHandler is set.
 	for _, path := range []string{"/cluster", "/openapi.yaml", "/{entity}/{id}", "/{entity}/{id}/events", "/{entity}/{id}/commands"} {
@@ -135,17 +109,23 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Self is this node's member record.
 func (s *Server) Self() Member { return s.self }
 
-// wrap adapts a handler that returns (any, error): one place writes JSON
-// and maps errors to status codes.
+// wrap adapts a handler that returns (any, error), as every route is: one
+// place writes the answer and maps errors to status codes (writeError). A
+// value that is a responder writes itself; any other is JSON.
 func (s *Server) wrap(h func(*http.Request) (any, error)) http.Handler {
 	return s.wrapStatus(http.StatusOK, h)
 }
 
+// wrapStatus is wrap with the status of a JSON value.
 func (s *Server) wrapStatus(status int, h func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := h(r)
 		if err != nil {
 			writeError(w, err)
+			return
+		}
+		if rv, ok := v.(responder); ok {
+			rv.respond(w)
 			return
 		}
 		writeJSON(w, status, v)
@@ -241,7 +221,7 @@ func (s *Server) ready(*http.Request) (any, error) {
 // Ready says whether the node should get traffic (what /readyz answers):
 // nil once its partitions are recovered and it is in the ownership map.
 func (s *Server) Ready() error {
-	if !s.store.Recovered() {
+	if !s.b.Catalog.Recovered() {
 		return fmt.Errorf("%w: owned partitions are recovering", eventfold.ErrNotRecovered)
 	}
 	if _, ok := s.own.Snapshot().Members[s.self.ID]; !ok && s.self.Role != RoleReplica {

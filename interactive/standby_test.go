@@ -151,7 +151,7 @@ func TestReplicaReadsAndFallback(t *testing.T) {
 	if rev := a.Ownership().Snapshot().Revision; rev != revBefore {
 		t.Errorf("ownership revision %d -> %d when the replica joined", revBefore, rev)
 	}
-	if len(r.Store().Assigned("registers")) != 0 {
+	if len(r.Assigned("registers")) != 0 {
 		t.Error("replica owns partitions")
 	}
 

@@ -75,7 +75,7 @@ type Node struct {
 	self      interactive.Member
 	proc      *processor.Processor // nil on replicas
 	view      *view.View           // nil on processors
-	store     interactive.Store
+	catalog   interactive.Catalog
 	own       *interactive.Ownership
 	api       *interactive.Server
 	registry  *prometheus.Registry
@@ -142,20 +142,27 @@ func (n *Node) build() error {
 	n.self = interactive.Member{ID: cfg.NodeID, URL: adv, Role: role}
 
 	var own *interactive.Ownership
-	var types []*entity.Type
+	// The roles the API serves: a processor owns partitions and fills them
+	// all; a replica only keeps copies, so the API sends owner work
+	// (current reads, commands, history) to the owners. Both append.
+	backend := interactive.Backend{Producer: lazyProducer{n}}
 	if role == interactive.RoleProcessor {
 		proc, err := n.buildProcessor(func() { own.Kick() })
 		if err != nil {
 			return err
 		}
-		n.proc, n.store, types = proc, proc, proc.Types()
+		n.proc, n.catalog = proc, proc
+		backend.Catalog, backend.Standby = proc, proc
+		backend.Owner, backend.Commander, backend.Historian = proc, proc, proc
 	} else {
 		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithSettings(n.settings))
 		if err != nil {
 			return err
 		}
-		n.view, n.store, types = v, v, v.Types()
+		n.view, n.catalog = v, v
+		backend.Catalog, backend.Standby = v, v
 	}
+	types := n.catalog.Types()
 	groups := map[string]string{}
 	pm, err := kafka.NewProducerMetrics(n.registry)
 	if err != nil {
@@ -178,7 +185,7 @@ func (n *Node) build() error {
 	if cfg.LookupDeadline > 0 {
 		iopts = append(iopts, interactive.WithLookupDeadline(cfg.LookupDeadline))
 	}
-	api, err := interactive.New(n.store, own, n.self, lazyProducer{n}, iopts...)
+	api, err := interactive.New(backend, own, n.self, iopts...)
 	if err != nil {
 		return err
 	}
@@ -253,7 +260,7 @@ func (n *Node) registerOwnershipMetrics(own *interactive.Ownership, types []*ent
 			Help:        "Partitions of the entity type that no member owns, as this node sees the groups.",
 			ConstLabels: prometheus.Labels{"entity": name},
 		}, func() float64 {
-			total := n.store.Partitions(name)
+			total := n.catalog.Partitions(name)
 			if total == 0 {
 				return 0
 			}
@@ -364,8 +371,17 @@ func (n *Node) Processor() *processor.Processor { return n.proc }
 // View is the node's table replica (nil on a processor).
 func (n *Node) View() *view.View { return n.view }
 
-// Store is what the node reads from: its processor or its view.
-func (n *Node) Store() interactive.Store { return n.store }
+// Store is the catalog of the node's tables: its processor's or its view's.
+func (n *Node) Store() interactive.Catalog { return n.catalog }
+
+// Assigned returns the partitions of entity this node owns: none on a
+// replica.
+func (n *Node) Assigned(entity string) []int32 {
+	if n.proc == nil {
+		return nil
+	}
+	return n.proc.Assigned(entity)
+}
 
 // Role is the node's role.
 func (n *Node) Role() interactive.Role { return n.self.Role }

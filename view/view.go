@@ -149,23 +149,6 @@ func (v *View) follow(ctx context.Context, client sarama.Client, r *replica) err
 	return gv.Run(ctx)
 }
 
-// Get is the owner read of interactive.Store: a replica owns nothing, so it
-// returns a *table.NotOwnerError (or ErrNotFound for an unknown type).
-func (v *View) Get(ctx context.Context, entityName, key string) (table.Entry, error) {
-	r, ok := v.byName[entityName]
-	if !ok {
-		return table.Entry{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entityName)
-	}
-	n := r.partitions.Load()
-	if n == 0 {
-		return table.Entry{}, fmt.Errorf("%w: %s table not found yet", eventfold.ErrNotRecovered, entityName)
-	}
-	return table.Entry{}, &table.NotOwnerError{Entity: entityName, Partition: v.cfg.Partitioner.Partition(key, n)}
-}
-
-// Assigned is always empty: replicas own no partitions.
-func (v *View) Assigned(string) []int32 { return nil }
-
 // GetStandby returns the replica's copy of entity key. The Entry is marked
 // Stale with the copy's Lag. Errors: eventfold.ErrNotFound (unknown type or
 // key), eventfold.ErrNotRecovered (the copy is still catching up).

@@ -169,7 +169,7 @@ func (c *cluster) settled(ctx context.Context) error {
 	for _, n := range c.nodes {
 		snap := n.Ownership().Snapshot()
 		for _, t := range n.Store().Types() {
-			for _, p := range n.Store().Assigned(t.Name()) {
+			for _, p := range n.Assigned(t.Name()) {
 				if snap.Owners[t.Name()][p] != n.ID() {
 					return fmt.Errorf("%s owns %s/%d but the map says %s", n.ID(), t.Name(), p, snap.Owners[t.Name()][p])
 				}

@@ -1,0 +1,65 @@
+package interactive
+
+import (
+	"context"
+	"time"
+
+	"github.com/eventfold/eventfold/entity"
+	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/table"
+)
+
+// Backend is what a node holds, role by role. Catalog and Standby are
+// required. A nil Owner, Commander or Historian says that this node owns no
+// partition for that work: the request is routed to the owner, as for a
+// partition another node owns. Package node composes it: a processor fills
+// every role, a replica only Catalog and Standby.
+type Backend struct {
+	Catalog   Catalog
+	Standby   StandbyReader
+	Owner     OwnerReader // current state of owned partitions
+	Commander Commander
+	Historian Historian
+	// Producer appends events; nil on read-only nodes (appends answer 503).
+	Producer Producer
+}
+
+// Catalog is what every node knows of its entity types, owner or not.
+type Catalog interface {
+	Types() []*entity.Type
+	Type(name string) (*entity.Type, bool)
+	// Partitions is 0 while the partition count is not known yet (a
+	// replica before it found the tables).
+	Partitions(entityName string) int32
+	RecoveredPartitions(entityName string) []int32
+	Recovered() bool
+}
+
+// OwnerReader reads the partitions this node owns.
+type OwnerReader interface {
+	Get(ctx context.Context, entityName, key string) (table.Entry, error)
+	Assigned(entityName string) []int32
+}
+
+// StandbyReader reads this node's copy of a partition it need not own: the
+// answer may lag the owner's (Entry.Stale, Entry.Lag).
+type StandbyReader interface {
+	GetStandby(ctx context.Context, entityName, key string) (table.Entry, error)
+}
+
+// Commander carries out commands and waits for offsets on the owner.
+type Commander interface {
+	Execute(ctx context.Context, entityName, key string, cmd []byte, opts entity.CommandOptions) (entity.CommandResult, error)
+	WaitApplied(ctx context.Context, entityName, key string, offset int64) error
+}
+
+// Historian answers history and point-in-time queries on the owner.
+type Historian interface {
+	History(ctx context.Context, entityName, key string, after int64, limit int) (table.HistoryPage, error)
+	StateAt(ctx context.Context, entityName, key string, version uint64, asOf time.Time) (table.Entry, error)
+}
+
+// Producer appends records; kafka.Producer implements it.
+type Producer interface {
+	Send(ctx context.Context, r kafka.Record) (kafka.Position, error)
+}

@@ -16,14 +16,17 @@ import (
 // writes) until ctx ends. Ownership reads the members back as standbys.
 // Replicas take no partitions of the processors' groups, so one joining or
 // leaving never rebalances a processor.
-func Announce(ctx context.Context, brokers []string, s cluster.Settings, self Member) error {
+//
+// memberData is what the node publishes: Member.Encode, or Member.Sign
+// when the cluster has a secret.
+func Announce(ctx context.Context, brokers []string, s cluster.Settings, memberData []byte) error {
 	s = s.WithDefaults()
 	sc, group := s.Sarama, s.ReplicaGroup()
 	if _, err := kafka.EnsureTopics(ctx, brokers, sc, []kafka.TopicSpec{{Name: group, Kind: kafka.Table, Partitions: 1}}); err != nil {
 		return err
 	}
 	c := kafka.Copy(sc, "eventfold-replica")
-	c.Consumer.Group.Member.UserData = self.Encode()
+	c.Consumer.Group.Member.UserData = memberData
 	cg, err := sarama.NewConsumerGroup(brokers, group, c)
 	if err != nil {
 		return fmt.Errorf("interactive: join %s: %w", group, err)

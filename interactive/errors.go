@@ -24,6 +24,7 @@ const (
 	CodeTooLarge     = "too_large"
 	CodeUnavailable  = "unavailable"
 	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
 	CodeTimeout      = "timeout"
 	CodeConflict     = "conflict"
 	CodeRejected     = "rejected"
@@ -58,6 +59,10 @@ var ErrBadGateway = errors.New("interactive: bad answer from the owner")
 // ErrUnauthorized: the bearer token is missing or wrong.
 var ErrUnauthorized = errors.New("interactive: unauthorized")
 
+// ErrForbidden: the token is valid but its scope does not allow the
+// request (a read token on a write).
+var ErrForbidden = errors.New("interactive: forbidden")
+
 // ErrTimeout: a bounded wait (min_offset) ran out.
 var ErrTimeout = errors.New("interactive: timed out")
 
@@ -91,6 +96,8 @@ func classify(err error) (code string, status int) {
 		return CodeTooLarge, http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnauthorized):
 		return CodeUnauthorized, http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return CodeForbidden, http.StatusForbidden
 	case errors.Is(err, eventfold.ErrNotOwner):
 		return CodeNotOwner, http.StatusMisdirectedRequest
 	case errors.Is(err, eventfold.ErrNotRecovered):
@@ -132,6 +139,8 @@ func sentinel(code string) error {
 		return ErrUnsupportedMediaType
 	case CodeUnauthorized:
 		return ErrUnauthorized
+	case CodeForbidden:
+		return ErrForbidden
 	case CodeNotOwner:
 		return eventfold.ErrNotOwner
 	case CodeNotRecovered:

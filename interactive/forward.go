@@ -94,8 +94,10 @@ func (s *Server) forward(r *http.Request, to Member, o forwardOpts) (any, error)
 			req.Header.Set(h, v)
 		}
 	}
-	if s.cfg.token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.token)
+	if s.auth.secret != nil {
+		// Signed with the cluster secret; no client token ever leaves
+		// this node, and the target checks that a node of the cluster sent it.
+		req.Header.Set(HeaderPeer, s.auth.signPeer(s.self.ID, req.Method, req.URL.RequestURI(), time.Now()))
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -215,7 +215,7 @@ func FuzzDecodeGroupMember(f *testing.F) {
 		f.Add(s.meta, s.asg)
 	}
 	f.Fuzz(func(t *testing.T, meta, asg []byte) {
-		m, _, err := decodeGroupMember(&sarama.GroupMemberDescription{MemberMetadata: meta, MemberAssignment: asg})
+		m, _, err := (&Ownership{}).decodeGroupMember(&sarama.GroupMemberDescription{MemberMetadata: meta, MemberAssignment: asg})
 		if err == nil && (m.ID == "" || m.URL == "") {
 			t.Fatalf("accepted member %+v", m)
 		}

@@ -177,6 +177,7 @@ func TestErrorsAndStatusCodes(t *testing.T) {
 	k := eventfoldtest.NewKafka(t, 1)
 	c := eventfoldtest.StartNodes(t, k, 2, entities(), func(cfg *node.Config) {
 		cfg.Token = "s3cret"
+		cfg.ClusterSecret = []byte("the cluster's own secret")
 	})
 	load(t, k, 100, func(i int) string { return "x" })
 	nodes := c.Nodes()

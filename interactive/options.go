@@ -15,7 +15,8 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	token          string
+	tokens         Tokens
+	secret         []byte
 	maxBody        int64
 	lookupDeadline time.Duration
 	forwardTimeout time.Duration
@@ -31,9 +32,41 @@ func defaultConfig() config {
 	}
 }
 
-// WithToken requires "Authorization: Bearer <token>" on every /v1 request,
-// and sends it on forwards to other nodes. Default: no token.
-func WithToken(token string) Option { return optionFunc(func(c *config) { c.token = token }) }
+// WithToken requires "Authorization: Bearer <token>" on every /v1 request;
+// token has the admin scope. Tokens need a cluster secret
+// (WithClusterSecret). Default: no token.
+func WithToken(token string) Option {
+	return optionFunc(func(c *config) {
+		if token != "" {
+			c.tokens = mergeTokens(c.tokens, Tokens{token: ScopeAdmin})
+		}
+	})
+}
+
+// WithTokens adds scoped bearer tokens (ParseTokens reads them from a
+// file). Default: none, and then /v1 needs no token.
+func WithTokens(t Tokens) Option {
+	return optionFunc(func(c *config) { c.tokens = mergeTokens(c.tokens, t) })
+}
+
+func mergeTokens(a, b Tokens) Tokens {
+	out := Tokens{}
+	for t, s := range a {
+		out[t] = s
+	}
+	for t, s := range b {
+		out[t] = s
+	}
+	return out
+}
+
+// WithClusterSecret is the secret the nodes of a cluster share (not a
+// client token): the membership is signed with it and only verified
+// members are forwarded to, and forwards carry a signature made with it
+// (HeaderPeer) instead of any token. Default: none (membership unsigned).
+func WithClusterSecret(secret []byte) Option {
+	return optionFunc(func(c *config) { c.secret = secret })
+}
 
 // WithMaxBodyBytes limits request bodies (events and commands); larger ones
 // get 413 too_large. Default and maximum limits.EventBytes: a larger event

@@ -75,7 +75,7 @@ func ownedByGhost(t *testing.T, k *eventfoldtest.Kafka, ghost interactive.Member
 		go func() { defer close(d); f() }()
 	}
 	run(func() {
-		_ = interactive.Announce(ctx, k.Brokers, cluster.Settings{App: "ghost", Sarama: eventfoldtest.SaramaConfig()}, ghost)
+		_ = interactive.Announce(ctx, k.Brokers, cluster.Settings{App: "ghost", Sarama: eventfoldtest.SaramaConfig()}, ghost.Encode())
 	})
 	own := interactive.NewOwnership(k.Brokers, eventfoldtest.SaramaConfig(), map[string]string{"registers": cluster.Settings{App: "ghost"}.ReplicaGroup()}, "", 100*time.Millisecond, discard)
 	run(func() { _ = own.Run(ctx) })

@@ -24,6 +24,7 @@ type Ownership struct {
 	replicas string            // the replica group, "" for none
 	interval time.Duration
 	logger   *slog.Logger
+	secret   []byte // nil: members unsigned
 
 	snap    atomic.Pointer[Snapshot]
 	kick    chan struct{}
@@ -60,7 +61,12 @@ func (s *Snapshot) Owner(entityName string, p int32) (Member, bool) {
 
 // NewOwnership watches the groups (entity -> group name) and, if
 // replicaGroup is not empty, the replica nodes in that group.
-func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string, replicaGroup string, interval time.Duration, logger *slog.Logger) *Ownership {
+//
+// With WithMemberSecret only members whose data is signed with the cluster
+// secret (Member.Sign) are in the map: a client that joins a group with
+// forged member data may be assigned partitions, but no request is ever
+// forwarded to it.
+func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string, replicaGroup string, interval time.Duration, logger *slog.Logger, opts ...OwnershipOption) *Ownership {
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -68,8 +74,19 @@ func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string,
 		brokers: brokers, sarama: kafka.Copy(sc, "eventfold-ownership"), groups: groups, replicas: replicaGroup,
 		interval: interval, logger: logger, kick: make(chan struct{}, 1),
 	}
+	for _, opt := range opts {
+		opt(o)
+	}
 	o.snap.Store(&Snapshot{Members: map[string]Member{}, Replicas: map[string]Member{}, Owners: map[string]map[int32]string{}, Stable: map[string]bool{}})
 	return o
+}
+
+// OwnershipOption configures an Ownership.
+type OwnershipOption func(*Ownership)
+
+// WithMemberSecret accepts only members signed with secret.
+func WithMemberSecret(secret []byte) OwnershipOption {
+	return func(o *Ownership) { o.secret = secret }
 }
 
 // Snapshot returns the latest map. It never returns nil.
@@ -159,7 +176,7 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 	for _, d := range descs {
 		if d.GroupId == o.replicas && o.replicas != "" {
 			for _, md := range d.Members {
-				if m, _, err := decodeGroupMember(md); err == nil {
+				if m, _, err := o.decodeGroupMember(md); err == nil {
 					next.Replicas[m.ID] = m
 				}
 			}
@@ -184,7 +201,7 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 		}
 		owners := map[int32]string{}
 		for _, md := range d.Members {
-			m, asg, err := decodeGroupMember(md)
+			m, asg, err := o.decodeGroupMember(md)
 			if err != nil {
 				continue
 			}
@@ -213,7 +230,7 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 // not decode). The bytes come from whoever joined the group: a member that
 // does not decode is skipped, and a decoder that panics on them is an error
 // here, never a crash of the refresh.
-func decodeGroupMember(md *sarama.GroupMemberDescription) (m Member, asg *sarama.ConsumerGroupMemberAssignment, err error) {
+func (o *Ownership) decodeGroupMember(md *sarama.GroupMemberDescription) (m Member, asg *sarama.ConsumerGroupMemberAssignment, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			m, asg, err = Member{}, nil, fmt.Errorf("interactive: member metadata: decoder panicked: %v", v)
@@ -226,7 +243,7 @@ func decodeGroupMember(md *sarama.GroupMemberDescription) (m Member, asg *sarama
 	if err != nil || meta == nil {
 		return m, nil, fmt.Errorf("interactive: member metadata: %v", err)
 	}
-	if m, err = DecodeMember(meta.UserData); err != nil {
+	if m, err = VerifyMember(meta.UserData, o.secret); err != nil {
 		return m, nil, err
 	}
 	if a, err := md.GetMemberAssignment(); err == nil {

@@ -1,7 +1,6 @@
 package interactive
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,6 +35,7 @@ type Server struct {
 	cfg     config
 	client  *http.Client
 	metrics *metrics
+	auth    *authenticator
 	handler http.Handler
 }
 
@@ -56,6 +56,9 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	if cfg.maxBody <= 0 || cfg.lookupDeadline <= 0 || cfg.forwardTimeout <= 0 {
 		return nil, fmt.Errorf("interactive: %w: limits and timeouts must be positive", eventfold.ErrInvalid)
 	}
+	if len(cfg.tokens) > 0 && len(cfg.secret) == 0 {
+		return nil, fmt.Errorf("interactive: %w: tokens need a cluster secret (WithClusterSecret): forwards between nodes authenticate with it, never with a client's token", eventfold.ErrInvalid)
+	}
 	if cfg.maxBody > limits.EventBytes {
 		return nil, fmt.Errorf("interactive: %w: max body %d bytes is above limits.EventBytes (%d): such an event cannot be produced", eventfold.ErrInvalid, cfg.maxBody, limits.EventBytes)
 	}
@@ -66,6 +69,7 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	s := &Server{
 		b: b, own: own, self: self, cfg: cfg,
 		metrics: m,
+		auth:    newAuthenticator(cfg.tokens, cfg.secret),
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:               nil, // forwards go to peers from the membership, never via a proxy
 			DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -81,12 +85,14 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	r.UseEncodedPath()
 	r.Use(s.instrument, s.recoverPanics)
 	v1 := r.PathPrefix("/v1").Subrouter()
-	v1.Use(s.authenticate)
+	// Every /v1 route needs a read token at least (when tokens are set);
+	// writes need a write token.
+	v1.Use(func(next http.Handler) http.Handler { return s.require(ScopeRead, next) })
 	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
 	v1.Handle("/openapi.yaml", s.wrap(openAPI)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
-	v1.Handle("/{entity}/{id}/events", s.wrapStatus(http.StatusAccepted, s.appendEvent)).Methods(http.MethodPost)
-	v1.Handle("/{entity}/{id}/commands", s.wrap(s.command)).Methods(http.MethodPost)
+	v1.Handle("/{entity}/{id}/events", s.require(ScopeWrite, s.wrapStatus(http.StatusAccepted, s.appendEvent))).Methods(http.MethodPost)
+	v1.Handle("/{entity}/{id}/commands", s.require(ScopeWrite, s.wrap(s.command))).Methods(http.MethodPost)
 	v1.Handle("/{entity}/{id}/events", s.wrap(s.history)).Methods(http.MethodGet)
 	r.Handle("/healthz", s.wrap(func(*http.Request) (any, error) { return map[string]string{"status": "ok"}, nil }))
 	r.Handle("/readyz", s.wrap(s.ready))
@@ -129,20 +135,6 @@ func (s *Server) wrapStatus(status int, h func(*http.Request) (any, error)) http
 			return
 		}
 		writeJSON(w, status, v)
-	})
-}
-
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	if s.cfg.token == "" {
-		return next
-	}
-	want := []byte("Bearer " + s.cfg.token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			writeError(w, ErrUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 

@@ -45,10 +45,18 @@ type Config struct {
 	// interactive.RoleReplica (read-only copies of the tables, no partitions).
 	Role        interactive.Role
 	TopicPrefix string // prepended to events topics; default none
-	Token       string // bearer token for the API and forwards; default none
-	Partitioner kafka.Partitioner
-	Sarama      *sarama.Config // default kafka.NewConfig()
-	Logger      *slog.Logger   // default discard
+	Token       string // an admin bearer token for the API; default none
+	// Tokens are scoped bearer tokens (interactive.ParseTokens reads a
+	// tokens file); with any token, ClusterSecret is required.
+	Tokens interactive.Tokens
+	// ClusterSecret signs the membership and the forwards between nodes
+	// (never a client token); every node of the cluster has the same.
+	ClusterSecret []byte
+	// MetricsNeedToken puts /metrics behind an admin token.
+	MetricsNeedToken bool
+	Partitioner      kafka.Partitioner
+	Sarama           *sarama.Config // default kafka.NewConfig()
+	Logger           *slog.Logger   // default discard
 	// Registry receives all metrics; default a new registry with Go,
 	// build-info (go_build_info) and process collectors.
 	Registry *prometheus.Registry
@@ -173,15 +181,14 @@ func (n *Node) build() error {
 		pm.Watch(t.Topic())
 	}
 	n.prodMetrics = pm
-	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, n.settings.ReplicaGroup(), cfg.OwnershipInterval, n.logger)
+	own = interactive.NewOwnership(cfg.Brokers, cfg.Sarama, groups, n.settings.ReplicaGroup(), cfg.OwnershipInterval, n.logger,
+		interactive.WithMemberSecret(cfg.ClusterSecret))
 	if err := n.registerOwnershipMetrics(own, types); err != nil {
 		return err
 	}
 
-	iopts := []interactive.Option{interactive.WithSettings(n.settings)}
-	if cfg.Token != "" {
-		iopts = append(iopts, interactive.WithToken(cfg.Token))
-	}
+	iopts := []interactive.Option{interactive.WithSettings(n.settings), interactive.WithToken(cfg.Token),
+		interactive.WithTokens(cfg.Tokens), interactive.WithClusterSecret(cfg.ClusterSecret)}
 	if cfg.LookupDeadline > 0 {
 		iopts = append(iopts, interactive.WithLookupDeadline(cfg.LookupDeadline))
 	}
@@ -201,6 +208,15 @@ func (n *Node) build() error {
 	}))
 }
 
+// memberData is what this node publishes in the groups: signed when the
+// cluster has a secret.
+func (n *Node) memberData() []byte {
+	if n.cfg.ClusterSecret != nil {
+		return n.self.Sign(n.cfg.ClusterSecret)
+	}
+	return n.self.Encode()
+}
+
 // register adds the node's own metrics: a clash (a registry shared with
 // another node) is an error, not a panic.
 func (n *Node) register(cs ...prometheus.Collector) error {
@@ -216,7 +232,7 @@ func (n *Node) buildProcessor(onAssign func()) (*processor.Processor, error) {
 	cfg := n.cfg
 	popts := []processor.Option{
 		processor.WithSettings(n.settings),
-		processor.WithMemberData(n.self.Encode()),
+		processor.WithMemberData(n.memberData()),
 		processor.WithAssignmentHook(func(string, []int32) { onAssign() }),
 	}
 	if cfg.Partitions > 0 {
@@ -306,7 +322,11 @@ func (n *Node) getProducer() (*kafka.Producer, error) {
 // the HTTP server drains, the processor leaves its groups and commits.
 func (n *Node) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{Registry: n.registry}))
+	var metrics http.Handler = promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{Registry: n.registry})
+	if n.cfg.MetricsNeedToken {
+		metrics = n.api.Require(interactive.ScopeAdmin, metrics)
+	}
+	mux.Handle("/metrics", metrics)
 	mux.Handle("/", n.api.Handler())
 	srv := &http.Server{
 		Handler:           mux,
@@ -329,7 +349,7 @@ func (n *Node) Run(ctx context.Context) error {
 		part("processor", func() error { return n.proc.Run(ctx) })
 	} else {
 		part("view", func() error { return n.view.Run(ctx) })
-		part("announce", func() error { return interactive.Announce(ctx, n.cfg.Brokers, n.settings, n.self) })
+		part("announce", func() error { return interactive.Announce(ctx, n.cfg.Brokers, n.settings, n.memberData()) })
 	}
 	part("ownership", func() error { return n.own.Run(ctx) })
 	part("http", func() error {
@@ -339,6 +359,10 @@ func (n *Node) Run(ctx context.Context) error {
 		return nil
 	})
 	n.logger.Info("node started", slog.String("url", n.self.URL), slog.String("app", n.cfg.App))
+	if n.cfg.Token == "" && len(n.cfg.Tokens) == 0 && !loopback(n.ln.Addr()) {
+		n.logger.Warn("the API needs no token and listens beyond loopback: anyone who reaches the port reads and writes every entity",
+			slog.String("listen", n.ln.Addr().String()))
+	}
 
 	<-ctx.Done()
 	sctx, scancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
@@ -418,4 +442,10 @@ func advertise(a *net.TCPAddr) string {
 		}
 	}
 	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+}
+
+// loopback reports whether addr accepts connections from this host only.
+func loopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

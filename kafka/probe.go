@@ -36,6 +36,8 @@ type ConnectError struct {
 	Kind   error  // ErrSASLAuthentication, ErrUntrustedCertificate, ErrTLS or ErrUnreachable
 	Msg    string // what to check; a command line may reword it with its flag names
 	Err    error  // what sarama or crypto/tls said
+
+	closed bool // the broker closed the connection
 }
 
 func (e *ConnectError) Error() string { return e.Msg + ": " + e.Err.Error() }
@@ -49,6 +51,18 @@ func (e *ConnectError) Is(target error) bool {
 // final reports whether a retry cannot mend the error.
 func (e *ConnectError) final() bool { return e.Kind != ErrUnreachable }
 
+// closed reports whether the broker closed the connection: what a listener
+// of another security protocol does (a TLS listener with a plaintext
+// client, a SASL one without SASL).
+func closed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// closedRounds is how many rounds in a row every broker may close the
+// connection before Probe gives up: a broker that is shutting down closes
+// connections too, but not for long.
+const closedRounds = 4
+
 // probeAttempt bounds one connection attempt (dial, TLS, SASL, metadata).
 const probeAttempt = 10 * time.Second
 
@@ -56,9 +70,10 @@ const probeAttempt = 10 * time.Second
 // SASL settings included), and asks for the cluster metadata. It returns
 // nil as soon as one broker answers. Errors no retry can mend (SASL
 // authentication, TLS verification) are returned at once, as a
-// *ConnectError that names the cause; while no broker is reachable, Probe
-// tries again every half second until ctx ends, then returns the last
-// error. Callers bound ctx: cmd/eventfold gives it 15 s before a node
+// *ConnectError that names the cause; so is a connection every broker
+// closes four times in a row (a listener that wants TLS or SASL, or does
+// not). While no broker is reachable, Probe tries again every half second
+// until ctx ends, then returns the last error. Callers bound ctx: cmd/eventfold gives it 15 s before a node
 // starts, so that a wrong password or an untrusted certificate stops the
 // node with that message instead of a client retrying forever.
 func Probe(ctx context.Context, brokers []string, c *sarama.Config) error {
@@ -70,6 +85,7 @@ func Probe(ctx context.Context, brokers []string, c *sarama.Config) error {
 		return err
 	}
 	var last error
+	closedInARow := 0
 	for {
 		attempt := probeAttempt
 		if d, ok := ctx.Deadline(); ok {
@@ -84,6 +100,14 @@ func Probe(ctx context.Context, brokers []string, c *sarama.Config) error {
 		var ce *ConnectError
 		if errors.As(err, &ce) && ce.final() {
 			return err
+		}
+		if ce != nil && ce.closed {
+			closedInARow++
+			if closedInARow >= closedRounds {
+				return err
+			}
+		} else {
+			closedInARow = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -190,12 +214,14 @@ func classify(addr string, cfg *sarama.Config, err error) error {
 	case errors.As(err, &header):
 		ce.Kind = ErrTLS
 		ce.Msg = fmt.Sprintf("kafka: TLS: %s does not answer in TLS (a plaintext listener?)", addr)
-	case cfg.Net.TLS.Enable && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+	case closed(err):
 		ce.Kind = ErrUnreachable
-		ce.Msg = fmt.Sprintf("kafka: %s closed the connection (is it a TLS listener? a SASL one?)", addr)
-	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
-		ce.Kind = ErrUnreachable
-		ce.Msg = fmt.Sprintf("kafka: %s closed the connection (does that listener want TLS or SASL?)", addr)
+		ce.closed = true
+		if cfg.Net.TLS.Enable {
+			ce.Msg = fmt.Sprintf("kafka: %s closed the connection (is it a TLS listener? does it want SASL?)", addr)
+		} else {
+			ce.Msg = fmt.Sprintf("kafka: %s closed the connection (does that listener want TLS, or SASL?)", addr)
+		}
 	case errors.As(err, &dial) && dial.Op == "dial":
 		ce.Kind = ErrUnreachable
 		ce.Msg = fmt.Sprintf("kafka: cannot reach %s", addr)

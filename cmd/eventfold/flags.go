@@ -119,7 +119,7 @@ func (s *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.serverName, "kafka-server-name", "", "name the brokers' certificates must carry (default: the host of each broker address)")
 	fs.StringVar(&s.mechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL); PLAIN sends the password itself, use it with --kafka-tls")
 	fs.StringVar(&s.user, "kafka-sasl-user", "", "SASL user name")
-	fs.StringVar(&s.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (a trailing newline is ignored); or set "+envSASLPassword+". There is no password flag: ps shows arguments")
+	fs.StringVar(&s.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (a trailing newline is ignored); or set "+envSASLPassword+" (empty is unset). There is no password flag: ps shows arguments")
 }
 
 // flagOf names the flag of each kafka.Security field, for errors.
@@ -141,7 +141,10 @@ func (s *securityFlags) settings() (kafka.Security, error) {
 		TLS:  kafka.TLS{Enable: s.tls, CAFile: s.caFile, CertFile: s.certFile, KeyFile: s.keyFile, ServerName: s.serverName},
 		SASL: kafka.SASL{Mechanism: s.mechanism, User: s.user},
 	}
-	env, inEnv := os.LookupEnv(envSASLPassword)
+	// Empty is unset: compose and Kubernetes templates pass "" for an
+	// absent secret.
+	env := os.Getenv(envSASLPassword)
+	inEnv := env != ""
 	switch {
 	case s.passwordFile != "" && inEnv:
 		return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file and %s are both set: use one", envSASLPassword)
@@ -156,18 +159,14 @@ func (s *securityFlags) settings() (kafka.Security, error) {
 		}
 	case inEnv:
 		sec.SASL.Password = env
-		if env == "" {
-			return kafka.Security{}, fmt.Errorf("%s is set but empty", envSASLPassword)
-		}
 	}
 	return sec, nil
 }
 
-// set reports whether any TLS or SASL setting is given (a flag, or the
+// set reports whether any TLS or SASL setting is given (a flag, or a
 // password in the environment).
 func (s *securityFlags) set() bool {
-	_, inEnv := os.LookupEnv(envSASLPassword)
-	return *s != securityFlags{} || inEnv
+	return *s != securityFlags{} || os.Getenv(envSASLPassword) != ""
 }
 
 // warning returns what the settings allow but should not, or "".

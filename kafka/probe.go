@@ -80,8 +80,7 @@ func Probe(ctx context.Context, brokers []string, c *sarama.Config) error {
 	if len(brokers) == 0 {
 		return errors.New("kafka: no brokers given")
 	}
-	cfg := Copy(c, "eventfold-probe")
-	if err := cfg.Validate(); err != nil {
+	if err := Copy(c, "").Validate(); err != nil {
 		return err
 	}
 	var last error
@@ -91,6 +90,9 @@ func Probe(ctx context.Context, brokers []string, c *sarama.Config) error {
 		if d, ok := ctx.Deadline(); ok {
 			attempt = min(attempt, max(time.Until(d), 100*time.Millisecond))
 		}
+		// A copy per round: connections of an earlier round may still be
+		// closing and reading theirs.
+		cfg := Copy(c, "eventfold-probe")
 		cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = attempt, attempt, attempt
 		err := probeOnce(ctx, brokers, cfg)
 		if err == nil {

@@ -119,7 +119,7 @@ func (s *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.serverName, "kafka-server-name", "", "name the brokers' certificates must carry (default: the host of each broker address)")
 	fs.StringVar(&s.mechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL); PLAIN sends the password itself, use it with --kafka-tls")
 	fs.StringVar(&s.user, "kafka-sasl-user", "", "SASL user name")
-	fs.StringVar(&s.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (a trailing newline is ignored); or set "+envSASLPassword+" (empty is unset). There is no password flag: ps shows arguments")
+	fs.StringVar(&s.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (line breaks at its end are ignored); or set "+envSASLPassword+" (empty is unset). There is no password flag: ps shows arguments")
 }
 
 // flagOf names the flag of each kafka.Security field, for errors.

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,19 +87,31 @@ func names(v any) []string {
 	return strList(v)
 }
 
+// envOf reads a service's environment as the container gets it from
+// `docker compose up` in a shell that sets none of the variables the file
+// interpolates: ${VAR:-default} and ${VAR-default} are the default, ${VAR}
+// is empty.
 func envOf(v any) map[string]string {
 	out := map[string]string{}
 	if mp := m(v); mp != nil {
 		for k, x := range mp {
-			out[k] = s(x)
+			out[k] = interpolate(s(x))
 		}
 		return out
 	}
 	for _, kv := range strList(v) {
 		k, val, _ := strings.Cut(kv, "=")
-		out[k] = val
+		out[k] = interpolate(val)
 	}
 	return out
+}
+
+var composeVarRE = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}`)
+
+func interpolate(v string) string {
+	return composeVarRE.ReplaceAllStringFunc(v, func(ref string) string {
+		return composeVarRE.FindStringSubmatch(ref)[1]
+	})
 }
 
 type compose struct {

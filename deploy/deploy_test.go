@@ -202,10 +202,11 @@ func TestMain(m *testing.M) {
 var flagLineRE = regexp.MustCompile(`^\s+-([a-z0-9][a-z0-9-]*)`)
 
 // serveFlags runs `eventfold serve -h` with env (and nothing else from the
-// test's environment) and returns the flag names it lists. The binary
+// test's environment) and returns the flag names it lists, and the
+// EVENTFOLD_* variables its help names that are no flag's. The binary
 // applies EVENTFOLD_* variables before it parses -h, so a value it cannot
 // parse (EVENTFOLD_REPLICATION=three) fails here.
-func serveFlags(t *testing.T, env map[string]string) []string {
+func serveFlags(t *testing.T, env map[string]string) (flags, envOnly []string) {
 	t.Helper()
 	bin := filepath.Join(binaries(t), "eventfold")
 	cmd := exec.Command(bin, "serve", "-h")
@@ -219,7 +220,6 @@ func serveFlags(t *testing.T, env map[string]string) []string {
 		t.Errorf("eventfold serve rejects the environment: %s", strings.TrimSpace(text))
 		return serveFlags(t, nil)
 	}
-	var flags []string
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		if mm := flagLineRE.FindStringSubmatch(sc.Text()); mm != nil {
@@ -229,8 +229,17 @@ func serveFlags(t *testing.T, env map[string]string) []string {
 	if !slices.Contains(flags, "brokers") || !slices.Contains(flags, "advertise") {
 		t.Fatalf("cannot read the flags of eventfold serve -h:\n%s", text)
 	}
-	return flags
+	for _, v := range envVarRE.FindAllString(text, -1) {
+		if _, isFlag := envFlag(v); isFlag && !slices.Contains(envOnly, v) && !strings.HasSuffix(v, "_") {
+			envOnly = append(envOnly, v)
+		}
+	}
+	return flags, envOnly
 }
+
+// envVarRE finds the variables serve -h names (EVENTFOLD_KAFKA_SASL_PASSWORD
+// is one without a flag: a secret is never an argument).
+var envVarRE = regexp.MustCompile(`\bEVENTFOLD_[A-Z0-9_]+`)
 
 // envFlag maps EVENTFOLD_DATA_DIR to data-dir; ok is false for variables
 // that are not EVENTFOLD_*.
@@ -243,8 +252,9 @@ func envFlag(name string) (string, bool) {
 }
 
 // checkServeConfig checks the command line and the environment a node is
-// started with: every EVENTFOLD_* variable names a flag of serve and has a
-// value serve accepts; no variable is shadowed by a flag on the command
+// started with: every EVENTFOLD_* variable names a flag of serve (or is one
+// serve -h names, like EVENTFOLD_KAFKA_SASL_PASSWORD) and has a value serve
+// accepts; no variable is shadowed by a flag on the command
 // line (flags win, so it would be silently ignored); every flag on the
 // command line exists. It returns the command-line flags as a map.
 func checkServeConfig(t *testing.T, where string, args []string, env map[string]string) map[string]string {
@@ -253,7 +263,7 @@ func checkServeConfig(t *testing.T, where string, args []string, env map[string]
 		t.Errorf("%s: command %q does not start with serve", where, args)
 		return nil
 	}
-	valid := serveFlags(t, env)
+	valid, envOnly := serveFlags(t, env)
 	cli := map[string]string{}
 	for i := 1; i < len(args); i++ {
 		a := args[i]
@@ -275,6 +285,9 @@ func checkServeConfig(t *testing.T, where string, args []string, env map[string]
 		f, ok := envFlag(k)
 		if !ok {
 			continue
+		}
+		if slices.Contains(envOnly, k) {
+			continue // a variable serve reads itself, with no flag
 		}
 		if !slices.Contains(valid, f) {
 			t.Errorf("%s: %s names no flag of eventfold serve (valid: %s)", where, k, strings.Join(valid, ", "))

@@ -140,6 +140,8 @@ type proc struct {
 	port                  int
 	extra                 []string
 	log                   string
+	brokers               []string // default: the test cluster's
+	env                   []string // added to the test's environment
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -166,8 +168,12 @@ func (p *proc) start(t *testing.T) {
 // launch starts the process; it does not touch t, so it may run off the
 // test goroutine.
 func (p *proc) launch() error {
+	bs := brokers
+	if p.brokers != nil {
+		bs = p.brokers
+	}
 	args := append([]string{"serve",
-		"--brokers", strings.Join(brokers, ","),
+		"--brokers", strings.Join(bs, ","),
 		"--app", p.app, "--topic-prefix", p.app + "-",
 		"--node-id", p.id,
 		"--data-dir", p.dataDir,
@@ -188,6 +194,9 @@ func (p *proc) launch() error {
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if p.env != nil {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return err

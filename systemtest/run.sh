@@ -8,7 +8,14 @@ kl=deploy/kafka-local/kafka-local.sh
 
 bash "$kl" fetch
 dir=$(mktemp -d /tmp/eventfold-kafka.XXXXXX)
-cleanup() { bash "$kl" stop --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"; }
+# TestKafkaSecurity starts (and stops) a 1-node SASL_SSL cluster in here;
+# if the test is killed, cleanup stops it.
+securedir=$(mktemp -d /tmp/eventfold-kafka-secure.XXXXXX)
+cleanup() {
+	bash "$kl" stop --dir "$dir" >/dev/null 2>&1 || true
+	bash "$kl" stop --dir "$securedir" >/dev/null 2>&1 || true
+	rm -rf "$dir" "$securedir"
+}
 trap cleanup EXIT
 bootstrap=$(bash "$kl" start --nodes 3 --dir "$dir" | tail -n 1)
 echo "kafka: $bootstrap"
@@ -22,6 +29,7 @@ log=/tmp/eventfold-systemtest.log
 # checked too; the eventfold binary under test is built without it.
 EVENTFOLD_SYSTEMTEST_BROKERS="$bootstrap" \
 EVENTFOLD_SYSTEMTEST_KAFKA_DIR="$dir" \
+EVENTFOLD_SYSTEMTEST_SECURE_KAFKA_DIR="$securedir" \
 EVENTFOLD_SYSTEMTEST_REPORT="$report" \
 	go test -race -count=1 -v -timeout 25m ./systemtest/ 2>&1 | tee "$log" || status=$?
 grep -qE '^(--- FAIL|FAIL)' "$log" && status=1

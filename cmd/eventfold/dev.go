@@ -32,6 +32,9 @@ func runDev(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s takes no arguments, got %q", fs.Name(), fs.Arg(0))
 	}
+	if f.kafka.security.set() {
+		return fmt.Errorf("dev runs its own in-process broker, without TLS or SASL: drop the --kafka-tls, --kafka-ca-file, --kafka-cert-file, --kafka-key-file, --kafka-server-name and --kafka-sasl-* settings (and %s)", envSASLPassword)
+	}
 	var opts []kfake.Opt
 	if *kafkaPort != 0 {
 		opts = append(opts, kfake.Ports(*kafkaPort))

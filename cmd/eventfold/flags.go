@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,6 +90,127 @@ type kafkaFlags struct {
 	topicPrefix string
 	session     time.Duration
 	heartbeat   time.Duration
+	security    securityFlags
+	applied     kafka.Security // what sarama() applied, for the log
+}
+
+// securityFlags are the TLS and SASL settings of the Kafka clients. The
+// SASL password comes from a file or from EVENTFOLD_KAFKA_SASL_PASSWORD,
+// never from an argument: ps shows every process's arguments.
+type securityFlags struct {
+	tls          bool
+	caFile       string
+	certFile     string
+	keyFile      string
+	serverName   string
+	mechanism    string
+	user         string
+	passwordFile string
+}
+
+// envSASLPassword holds the SASL password; it has no flag.
+const envSASLPassword = "EVENTFOLD_KAFKA_SASL_PASSWORD"
+
+func (s *securityFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&s.tls, "kafka-tls", false, "connect to the brokers over TLS, verifying their certificates (against --kafka-ca-file, or the system's CAs)")
+	fs.StringVar(&s.caFile, "kafka-ca-file", "", "PEM file of the CA certificates the brokers' certificates must chain to (default: the system's CAs; needs --kafka-tls)")
+	fs.StringVar(&s.certFile, "kafka-cert-file", "", "PEM client certificate, for brokers that require mutual TLS (with --kafka-key-file)")
+	fs.StringVar(&s.keyFile, "kafka-key-file", "", "PEM private key of --kafka-cert-file")
+	fs.StringVar(&s.serverName, "kafka-server-name", "", "name the brokers' certificates must carry (default: the host of each broker address)")
+	fs.StringVar(&s.mechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL); PLAIN sends the password itself, use it with --kafka-tls")
+	fs.StringVar(&s.user, "kafka-sasl-user", "", "SASL user name")
+	fs.StringVar(&s.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (line breaks at its end are ignored); or set "+envSASLPassword+" (empty is unset). There is no password flag: ps shows arguments")
+}
+
+// flagOf names the flag of each kafka.Security field, for errors.
+var flagOf = map[string]string{
+	"TLS.Enable":     "--kafka-tls",
+	"TLS.CAFile":     "--kafka-ca-file",
+	"TLS.CertFile":   "--kafka-cert-file",
+	"TLS.KeyFile":    "--kafka-key-file",
+	"TLS.ServerName": "--kafka-server-name",
+	"SASL.Mechanism": "--kafka-sasl-mechanism",
+	"SASL.User":      "--kafka-sasl-user",
+	"SASL.Password":  "--kafka-sasl-password-file or " + envSASLPassword,
+}
+
+// settings reads the password and returns the kafka.Security the flags
+// describe.
+func (s *securityFlags) settings() (kafka.Security, error) {
+	sec := kafka.Security{
+		TLS:  kafka.TLS{Enable: s.tls, CAFile: s.caFile, CertFile: s.certFile, KeyFile: s.keyFile, ServerName: s.serverName},
+		SASL: kafka.SASL{Mechanism: s.mechanism, User: s.user},
+	}
+	// Empty is unset: compose and Kubernetes templates pass "" for an
+	// absent secret.
+	env := os.Getenv(envSASLPassword)
+	inEnv := env != ""
+	switch {
+	case s.passwordFile != "" && inEnv:
+		return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file and %s are both set: use one", envSASLPassword)
+	case s.passwordFile != "":
+		b, err := os.ReadFile(s.passwordFile)
+		if err != nil {
+			return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file: %w", err)
+		}
+		sec.SASL.Password = strings.TrimRight(string(b), "\r\n")
+		if sec.SASL.Password == "" {
+			return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file: %s is empty", s.passwordFile)
+		}
+	case inEnv:
+		sec.SASL.Password = env
+	}
+	return sec, nil
+}
+
+// set reports whether any TLS or SASL setting is given (a flag, or a
+// password in the environment).
+func (s *securityFlags) set() bool {
+	return *s != securityFlags{} || os.Getenv(envSASLPassword) != ""
+}
+
+// warning returns what the settings allow but should not, or "".
+func (s *securityFlags) warning() string {
+	if strings.EqualFold(s.mechanism, kafka.SASLPlain) && !s.tls {
+		return "--kafka-sasl-mechanism PLAIN without --kafka-tls sends the SASL password to the brokers in the clear"
+	}
+	return ""
+}
+
+// apply writes the settings into c; an error names the flag to fix.
+func (s *securityFlags) apply(c *sarama.Config) (kafka.Security, error) {
+	sec, err := s.settings()
+	if err != nil {
+		return sec, err
+	}
+	if err := sec.Apply(c); err != nil {
+		var se *kafka.SecurityError
+		if errors.As(err, &se) && flagOf[se.Field] != "" {
+			return sec, fmt.Errorf("%s: %s", flagOf[se.Field], se.Reason)
+		}
+		return sec, err
+	}
+	return sec, nil
+}
+
+// probeTimeout bounds the start-up check of the Kafka connection.
+const probeTimeout = 15 * time.Second
+
+// probe checks that the brokers answer with these settings (TLS, SASL)
+// before a command relies on them, and names the flag behind a failure.
+func (k *kafkaFlags) probe(ctx context.Context, c *sarama.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	err := kafka.Probe(ctx, k.brokerList(), c)
+	var ce *kafka.ConnectError
+	if errors.As(err, &ce) && errors.Is(err, kafka.ErrUntrustedCertificate) {
+		if k.security.caFile != "" {
+			ce.Msg = fmt.Sprintf("kafka: TLS: the certificate of the broker at %s is not signed by the CA in --kafka-ca-file (%s)", ce.Broker, k.security.caFile)
+		} else {
+			ce.Msg = fmt.Sprintf("kafka: TLS: the certificate of the broker at %s is not signed by a CA this system trusts (give its CA with --kafka-ca-file)", ce.Broker)
+		}
+	}
+	return err
 }
 
 func (k *kafkaFlags) register(fs *flag.FlagSet) {
@@ -100,6 +223,7 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&k.topicPrefix, "topic-prefix", "", "prefix of the events topics (e.g. \"staging-\" gives staging-orders-events)")
 	fs.DurationVar(&k.session, "session-timeout", 10*time.Second, "consumer group session timeout: how long a dead node keeps its partitions")
 	fs.DurationVar(&k.heartbeat, "heartbeat-interval", 3*time.Second, "consumer group heartbeat interval (well below --session-timeout)")
+	k.security.register(fs)
 }
 
 func (k *kafkaFlags) brokerList() []string {
@@ -125,6 +249,11 @@ func (k *kafkaFlags) sarama() (*sarama.Config, kafka.Partitioner, error) {
 	c.Version = v
 	c.Consumer.Group.Session.Timeout = k.session
 	c.Consumer.Group.Heartbeat.Interval = k.heartbeat
+	sec, err := k.security.apply(c)
+	if err != nil {
+		return nil, "", err
+	}
+	k.applied = sec
 	if err := kafka.Validate(c); err != nil {
 		return nil, "", err
 	}

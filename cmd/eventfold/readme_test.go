@@ -32,6 +32,7 @@ var notRunHere = map[string]string{
 	"(cd deploy/k8s && kustomize edit set image eventfold=registry.example.com/eventfold:v1)": "kustomize is not installed, and the edit would change deploy/k8s in the work tree",
 	"$EDITOR deploy/k8s/configmap.yaml":                                                       "an interactive editor",
 	"kubectl apply -k deploy/k8s && kubectl rollout status statefulset/eventfold":             "no Kubernetes cluster here",
+	"go run ./cmd/eventfold serve --brokers kafka.example.com:9096 --kafka-tls --kafka-ca-file /etc/eventfold/kafka-ca.pem --kafka-sasl-mechanism SCRAM-SHA-512 --kafka-sasl-user eventfold --kafka-sasl-password-file /run/secrets/kafka-password": "it needs a Kafka with TLS and SCRAM: TestServeOverTLSAndSASL (cmd/eventfold/security_test.go) runs serve with these flags against an in-process TLS and SASL broker, and systemtest TestKafkaSecurity against Apache Kafka over SASL_SSL",
 }
 
 // readmeLine is one shell command line of the README.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -91,6 +92,15 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if w := f.kafka.security.warning(); w != "" {
+		cfg.Logger.Warn(w)
+	}
+	// A wrong password or an untrusted certificate stops the node here,
+	// with a message that says which, instead of clients retrying forever.
+	if err := f.kafka.probe(ctx, cfg.Sarama); err != nil {
+		return err
+	}
+	cfg.Logger.Info("kafka reachable", slog.String("brokers", f.kafka.brokers), slog.String("security", f.kafka.applied.String()))
 	n, err := node.New(cfg)
 	if err != nil {
 		return err

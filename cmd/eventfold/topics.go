@@ -27,6 +27,12 @@ func runTopics(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if w := k.security.warning(); w != "" {
+		fmt.Fprintln(os.Stderr, "eventfold: warning:", w)
+	}
+	if err := k.probe(ctx, sc); err != nil {
+		return err
+	}
 	p, err := processor.New(k.brokerList(), demo.Entities(),
 		processor.WithApp(k.app), processor.WithSaramaConfig(sc), processor.WithTopicPrefix(k.topicPrefix), processor.WithPartitions(int32(k.partitions)), processor.WithReplication(int16(k.replication)))
 	if err != nil {

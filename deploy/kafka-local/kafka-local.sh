@@ -4,7 +4,7 @@
 # Java 17+ and Maven, and installs both with apt-get when missing.
 #
 #   kafka-local.sh fetch
-#   kafka-local.sh start [--nodes 1|3] [--dir DIR] [--base-port N] [--timeout S]
+#   kafka-local.sh start [--nodes 1|3] [--dir DIR] [--base-port N] [--timeout S] [--sasl-ssl]
 #   kafka-local.sh stop [--dir DIR] [--timeout S]
 #   kafka-local.sh kill-node N [--dir DIR]
 #   kafka-local.sh start-node N [--dir DIR] [--timeout S]
@@ -12,7 +12,10 @@
 #   kafka-local.sh bootstrap [--dir DIR]
 #
 # `start` prints the bootstrap servers (127.0.0.1:19092,...) as the only
-# line on stdout; everything else goes to stderr. See README.md.
+# line on stdout; everything else goes to stderr. With --sasl-ssl each node
+# also has a SASL_SSL listener (port + 200; a test CA, mutual TLS, SCRAM and
+# PLAIN users under DIR/tls and DIR/secrets) and that is the bootstrap
+# printed. See README.md.
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -23,6 +26,7 @@ LIB="$KAFKA_HOME/lib"
 DEFAULT_DIR=${EVENTFOLD_KAFKA_DIR:-${TMPDIR:-/tmp}/eventfold-kafka-local}
 DEFAULT_BASE_PORT=19092
 CONTROLLER_OFFSET=100 # controller port = broker port + 100
+SASL_SSL_OFFSET=200   # SASL_SSL port = broker port + 200 (start --sasl-ssl)
 PROBE_TOPIC=kafka-local-probe
 HEAP=${EVENTFOLD_KAFKA_HEAP:--Xmx512m}
 JAVA=java
@@ -34,7 +38,7 @@ die() {
 }
 
 usage() {
-	sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -143,6 +147,7 @@ NODES=""
 BASE_PORT=""
 TIMEOUT=""
 CLUSTER_ID=""
+SASL_SSL=""
 
 # parse_opts ARGS...: the common options; sets DIR, NODES, BASE_PORT, TIMEOUT.
 parse_opts() {
@@ -156,6 +161,7 @@ parse_opts() {
 		--base-port=*) BASE_PORT=${1#*=}; shift ;;
 		--timeout) TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
 		--timeout=*) TIMEOUT=${1#*=}; shift ;;
+		--sasl-ssl) SASL_SSL=1; shift ;;
 		-h | --help) usage ;;
 		*) die "unknown argument: $1 (see --help)" ;;
 		esac
@@ -170,11 +176,13 @@ parse_opts() {
 load_cluster() {
 	[ -f "$DIR/cluster.env" ] || die "no kafka-local cluster in $DIR (run: kafka-local.sh start --dir $DIR)"
 	local k v
+	SASL_SSL=""
 	while IFS='=' read -r k v; do
 		case "$k" in
 		NODES) NODES=$v ;;
 		BASE_PORT) BASE_PORT=$v ;;
 		CLUSTER_ID) CLUSTER_ID=$v ;;
+		SASL_SSL) SASL_SSL=$v ;;
 		esac
 	done <"$DIR/cluster.env"
 	[[ -n "$NODES" && -n "$BASE_PORT" ]] || die "$DIR/cluster.env is incomplete"
@@ -182,14 +190,30 @@ load_cluster() {
 
 broker_port() { echo $((BASE_PORT + $1 - 1)); }
 controller_port() { echo $((BASE_PORT + CONTROLLER_OFFSET + $1 - 1)); }
+sasl_ssl_port() { echo $((BASE_PORT + SASL_SSL_OFFSET + $1 - 1)); }
 node_dir() { echo "$DIR/node-$1"; }
 replication() { if [ "$NODES" -lt 3 ]; then echo "$NODES"; else echo 3; fi; }
 min_isr() { if [ "$(replication)" -lt 2 ]; then echo 1; else echo 2; fi; }
 
+# bootstrap_servers: the PLAINTEXT listeners (the script's own probes).
 bootstrap_servers() {
 	local i out=""
 	for ((i = 1; i <= NODES; i++)); do
 		out="${out:+$out,}127.0.0.1:$(broker_port "$i")"
+	done
+	echo "$out"
+}
+
+# client_bootstrap: what start and bootstrap print: the SASL_SSL listeners
+# of a --sasl-ssl cluster, else the PLAINTEXT ones.
+client_bootstrap() {
+	local i out=""
+	if [ "$SASL_SSL" != 1 ]; then
+		bootstrap_servers
+		return
+	fi
+	for ((i = 1; i <= NODES; i++)); do
+		out="${out:+$out,}127.0.0.1:$(sasl_ssl_port "$i")"
 	done
 	echo "$out"
 }
@@ -245,13 +269,18 @@ write_config() {
 	for ((j = 1; j <= NODES; j++)); do
 		voters="${voters:+$voters,}$j@127.0.0.1:$(controller_port "$j")"
 	done
+	local sasl_listener="" sasl_map=""
+	if [ "$SASL_SSL" = 1 ]; then
+		sasl_listener=",SASL_SSL://127.0.0.1:$(sasl_ssl_port "$i")"
+		sasl_map=",SASL_SSL:SASL_SSL"
+	fi
 	{
 		echo "# kafka-local node $i of $NODES (written by kafka-local.sh start)"
 		echo "process.roles=broker,controller"
 		echo "node.id=$i"
-		echo "listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")"
-		echo "advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")"
-		echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+		echo "listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")$sasl_listener"
+		echo "advertised.listeners=PLAINTEXT://127.0.0.1:$(broker_port "$i"),CONTROLLER://127.0.0.1:$(controller_port "$i")$sasl_listener"
+		echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$sasl_map"
 		echo "inter.broker.listener.name=PLAINTEXT"
 		echo "controller.listener.names=CONTROLLER"
 		if [ "$NODES" = 1 ]; then
@@ -281,6 +310,7 @@ write_config() {
 		echo "# (moving leaders away first) has nowhere to go and, once the quorum"
 		echo "# is gone, makes the last broker wait for a controller up to minutes"
 		echo "controlled.shutdown.enable=false"
+		[ "$SASL_SSL" != 1 ] || sasl_ssl_config
 	} >"$nd/server.properties"
 
 	{
@@ -318,6 +348,96 @@ write_config() {
 		echo "logger.statechange.additivity = false"
 		echo "logger.statechange.appenderRef.statechange.ref = state-change"
 	} >"$nd/log4j2.properties"
+}
+
+# ---------------------------------------------------------------- SASL_SSL
+
+# The users of a --sasl-ssl cluster: name and mechanism. Their passwords
+# are random, in DIR/secrets/<name>.password.
+SASL_USERS="alice:SCRAM-SHA-512 bob:SCRAM-SHA-256 carol:PLAIN"
+
+password() { cat "$DIR/secrets/$1.password"; }
+
+# make_tls: a test CA and, signed by it, the brokers' certificate
+# (127.0.0.1, localhost) and a client certificate, in DIR/tls (openssl;
+# PEM). The broker's key and chain are one PEM file, Kafka's PEM keystore.
+make_tls() {
+	command -v openssl >/dev/null 2>&1 || apt_install openssl
+	local d="$DIR/tls"
+	mkdir -p "$d"
+	(
+		cd "$d"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=kafka-local test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-keyout ca.key -out ca.pem
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >broker.ext
+		printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >client.ext
+		local who
+		for who in broker client; do
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=kafka-local $who" -keyout "$who.key" -out "$who.csr"
+			openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 7 \
+				-extfile "$who.ext" -out "$who.crt"
+		done
+		cat broker.key broker.crt ca.pem >broker.pem
+		chmod 600 ./*.key broker.pem
+		rm -f ./*.csr ./*.ext ca.srl
+	) >"$DIR/tls.log" 2>&1 || {
+		cat "$DIR/tls.log" >&2
+		die "openssl could not make the test certificates"
+	}
+	mkdir -p "$DIR/secrets"
+	chmod 700 "$DIR/secrets"
+	local u
+	for u in $SASL_USERS; do
+		(umask 077 && openssl rand -hex 16 >"$DIR/secrets/${u%%:*}.password")
+	done
+	log "SASL_SSL: CA $d/ca.pem, client certificate $d/client.crt (key client.key), users $SASL_USERS (passwords in $DIR/secrets)"
+}
+
+# scram_args: StorageTool format's --add-scram for each SCRAM user (KRaft
+# keeps SCRAM credentials in the metadata log, written at format time).
+scram_args() {
+	local u name mech
+	for u in $SASL_USERS; do
+		name=${u%%:*}
+		mech=${u#*:}
+		case "$mech" in SCRAM-*) printf '%s\n' --add-scram "$mech=[name=$name,password=$(password "$name")]" ;; esac
+	done
+}
+
+# sasl_ssl_config: the SASL_SSL listener's settings: TLS with the test CA,
+# client certificates required (mutual TLS), SCRAM and PLAIN users.
+sasl_ssl_config() {
+	local plain="" u
+	for u in $SASL_USERS; do
+		[ "${u#*:}" != PLAIN ] || plain="$plain user_${u%%:*}=\"$(password "${u%%:*}")\""
+	done
+	echo
+	echo "# SASL_SSL listener (start --sasl-ssl): TLS with the test CA in $DIR/tls,"
+	echo "# client certificates required, SCRAM and PLAIN users"
+	echo "listener.name.sasl_ssl.ssl.keystore.type=PEM"
+	echo "listener.name.sasl_ssl.ssl.keystore.location=$DIR/tls/broker.pem"
+	echo "listener.name.sasl_ssl.ssl.truststore.type=PEM"
+	echo "listener.name.sasl_ssl.ssl.truststore.location=$DIR/tls/ca.pem"
+	echo "listener.name.sasl_ssl.ssl.client.auth=required"
+	echo "listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN"
+	echo "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+	echo "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+	echo "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain;"
+}
+
+# probe_sasl_ssl: every SASL_SSL port accepts connections.
+probe_sasl_ssl() {
+	local i
+	for ((i = 1; i <= NODES; i++)); do
+		port_open "$(sasl_ssl_port "$i")" || return 1
+	done
+}
+
+# probe_ready: the cluster probe, and the SASL_SSL ports of such a cluster.
+probe_ready() {
+	probe_cluster || return 1
+	[ "$SASL_SSL" != 1 ] || probe_sasl_ssl
 }
 
 # tool CLASS ARGS...: run a Kafka command-line class from the cache (short
@@ -494,7 +614,7 @@ terminate() {
 cmd_start() {
 	parse_opts "$@"
 	TIMEOUT=${TIMEOUT:-180}
-	local want_nodes=$NODES want_base=$BASE_PORT i fresh=0 t0
+	local want_nodes=$NODES want_base=$BASE_PORT want_sasl=$SASL_SSL i fresh=0 t0
 	t0=$(date +%s)
 	cmd_fetch
 	if [ -f "$DIR/cluster.env" ]; then
@@ -503,6 +623,8 @@ cmd_start() {
 			die "$DIR holds a $NODES-node cluster, not $want_nodes (stop it and use another --dir)"
 		[ -z "$want_base" ] || [ "$want_base" = "$BASE_PORT" ] ||
 			die "$DIR uses base port $BASE_PORT, not $want_base"
+		[ -z "$want_sasl" ] || [ "$SASL_SSL" = 1 ] ||
+			die "$DIR holds a cluster without --sasl-ssl (stop it and use another --dir)"
 		log "using the existing $NODES-node cluster in $DIR (nodes restart from their data)"
 	else
 		NODES=${want_nodes:-1}
@@ -525,7 +647,7 @@ cmd_start() {
 			continue
 		fi
 		local p
-		for p in "$(broker_port "$i")" "$(controller_port "$i")"; do
+		for p in "$(broker_port "$i")" "$(controller_port "$i")" ${SASL_SSL:+"$(sasl_ssl_port "$i")"}; do
 			! port_open "$p" || die "port $p is in use (another Kafka? try --base-port)"
 		done
 	done
@@ -535,17 +657,21 @@ cmd_start() {
 	if [ $fresh = 1 ]; then
 		CLUSTER_ID=$(tool kafka.tools.StorageTool random-uuid | tail -n 1)
 		[ -n "$CLUSTER_ID" ] || die "StorageTool random-uuid printed nothing"
-		printf 'NODES=%s\nBASE_PORT=%s\nCLUSTER_ID=%s\nKAFKA_VERSION=%s\n' \
-			"$NODES" "$BASE_PORT" "$CLUSTER_ID" "$KAFKA_VERSION" >"$DIR/cluster.env"
-		log "new $NODES-node cluster $CLUSTER_ID in $DIR"
-		local standalone=()
+		printf 'NODES=%s\nBASE_PORT=%s\nCLUSTER_ID=%s\nKAFKA_VERSION=%s\nSASL_SSL=%s\n' \
+			"$NODES" "$BASE_PORT" "$CLUSTER_ID" "$KAFKA_VERSION" "$SASL_SSL" >"$DIR/cluster.env"
+		log "new $NODES-node cluster $CLUSTER_ID in $DIR${SASL_SSL:+ with SASL_SSL listeners}"
+		local standalone=() scram=()
 		[ "$NODES" != 1 ] || standalone=(--standalone)
+		if [ "$SASL_SSL" = 1 ]; then
+			make_tls
+			mapfile -t scram < <(scram_args)
+		fi
 		local fmt=()
 		for ((i = 1; i <= NODES; i++)); do
 			write_config "$i"
 			# formatted in parallel: each is a JVM start
 			tool kafka.tools.StorageTool format -t "$CLUSTER_ID" -c "$(node_dir "$i")/server.properties" \
-				"${standalone[@]}" >"$(node_dir "$i")/logs/format.log" 2>&1 &
+				"${standalone[@]}" "${scram[@]}" >"$(node_dir "$i")/logs/format.log" 2>&1 &
 			fmt+=($!)
 		done
 		for ((i = 1; i <= NODES; i++)); do
@@ -563,7 +689,7 @@ cmd_start() {
 		started="$started $i"
 	done
 	NODES_UP=$(seq 1 "$NODES" | tr '\n' ' ')
-	if ! (wait_ready $(($(date +%s) + TIMEOUT)) "the $NODES-node cluster" probe_cluster); then
+	if ! (wait_ready $(($(date +%s) + TIMEOUT)) "the $NODES-node cluster" probe_ready); then
 		# do not leave a half-started cluster behind
 		local pids=() pid
 		for i in $started; do
@@ -574,7 +700,7 @@ cmd_start() {
 		exit 1
 	fi
 	log "ready: $NODES node(s) in $(($(date +%s) - t0))s; dir $DIR; logs $DIR/node-*/logs"
-	bootstrap_servers
+	client_bootstrap
 }
 
 cmd_stop() {
@@ -689,15 +815,16 @@ cmd_status() {
 			echo "node $i: stopped, broker 127.0.0.1:$(broker_port "$i") $port, controller 127.0.0.1:$(controller_port "$i") $ctl"
 		fi
 	done
-	bs=$(bootstrap_servers)
+	bs=$(client_bootstrap)
 	echo "bootstrap: $bs"
+	[ "$SASL_SSL" != 1 ] || echo "SASL_SSL: CA $DIR/tls/ca.pem, client certificate $DIR/tls/client.crt, key $DIR/tls/client.key, users $SASL_USERS, passwords in $DIR/secrets (PLAINTEXT listeners: $(bootstrap_servers))"
 	[ "$running" = "$NODES" ]
 }
 
 cmd_bootstrap() {
 	parse_opts "$@"
 	load_cluster
-	bootstrap_servers
+	client_bootstrap
 }
 
 main() {

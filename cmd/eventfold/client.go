@@ -24,7 +24,11 @@ func runEmit(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	res, err := interactive.NewClient(c.url, c.token).Append(ctx, fs.Arg(0), fs.Arg(1), []byte(fs.Arg(2)))
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.Append(ctx, fs.Arg(0), fs.Arg(1), []byte(fs.Arg(2)))
 	if err != nil {
 		return err
 	}
@@ -43,7 +47,11 @@ func runGet(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	a, err := interactive.NewClient(c.url, c.token).Get(ctx, fs.Arg(0), fs.Arg(1))
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	a, err := cl.Get(ctx, fs.Arg(0), fs.Arg(1))
 	if err != nil {
 		return err
 	}
@@ -73,7 +81,11 @@ func runCmd(ctx context.Context, args []string) error {
 	o.IdempotencyKey = *key
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	res, err := interactive.NewClient(c.url, c.token).Command(ctx, fs.Arg(0), fs.Arg(1), []byte(fs.Arg(2)), o)
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.Command(ctx, fs.Arg(0), fs.Arg(1), []byte(fs.Arg(2)), o)
 	if err != nil {
 		return err
 	}
@@ -97,7 +109,10 @@ func runHistory(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	cl := interactive.NewClient(c.url, c.token)
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
 	if *asOf != "" || *version > 0 {
 		q := url.Values{}
 		if *asOf != "" {

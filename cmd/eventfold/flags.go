@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/eventfold/eventfold/cluster"
+	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/kafka"
 )
 
@@ -288,13 +289,23 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 
 // clientFlags are for commands that talk to a node over HTTP.
 type clientFlags struct {
-	url     string
-	token   string
-	timeout time.Duration
+	url       string
+	tokenFile string
+	timeout   time.Duration
+}
+
+// client is a client of the node at --url, with the token from
+// --token-file or EVENTFOLD_TOKEN.
+func (c *clientFlags) client() (*interactive.Client, error) {
+	t, err := secretFrom("token-file", c.tokenFile, envToken)
+	if err != nil {
+		return nil, err
+	}
+	return interactive.NewClient(c.url, t), nil
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://localhost:8080", "base URL of any eventfold node")
-	fs.StringVar(&c.token, "token", "", "bearer token, if the node requires one")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token, if the node requires one; or set "+envToken+" (no token flag: ps shows arguments)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "request timeout")
 }

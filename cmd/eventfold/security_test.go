@@ -125,7 +125,8 @@ func TestNoPasswordFlag(t *testing.T) {
 	var names []string
 	fs.VisitAll(func(fl *flag.Flag) {
 		n := strings.ToLower(fl.Name)
-		if (strings.Contains(n, "password") || strings.Contains(n, "secret")) && !strings.HasSuffix(n, "-file") {
+		if (strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")) &&
+			!strings.HasSuffix(n, "-file") && n != "metrics-need-token" {
 			names = append(names, fl.Name)
 		}
 	})
@@ -133,7 +134,7 @@ func TestNoPasswordFlag(t *testing.T) {
 		t.Errorf("flags that take a secret as an argument: %v", names)
 	}
 	for _, cmd := range []string{"serve", "topics", "dev"} {
-		for _, arg := range []string{"--kafka-sasl-password", "--kafka-sasl-password=x", "--sasl-password"} {
+		for _, arg := range []string{"--kafka-sasl-password", "--kafka-sasl-password=x", "--sasl-password", "--token", "--cluster-secret"} {
 			err := run(context.Background(), []string{cmd, arg, "x"})
 			if err == nil || !strings.Contains(err.Error(), "flag provided but not defined") {
 				t.Errorf("%s %s x: %v, want the flag refused", cmd, arg, err)

@@ -24,7 +24,7 @@ type serveFlags struct {
 	advertise  string
 	hotStandby bool
 	role       string
-	token      string
+	auth       httpAuthFlags
 	lookup     time.Duration
 	pageBytes  int
 }
@@ -38,7 +38,7 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.advertise, "advertise", "", "URL other nodes use to reach this one (default: derived from --http)")
 	fs.BoolVar(&s.hotStandby, "hot-standby", false, "keep partitions owned by other nodes warm, for instant failover")
 	fs.StringVar(&s.role, "role", "processor", "processor (owns partitions, folds events) or replica (read-only copies of the tables)")
-	fs.StringVar(&s.token, "token", "", "require this bearer token on /v1 (and send it on forwards)")
+	s.auth.register(fs)
 	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
 	fs.IntVar(&s.pageBytes, "history-page-bytes", limits.HistoryPageBytes, "bound on the event payload bytes of one page of GET /v1/{entity}/{id}/events; a page ends early (at least one event) and \"next\" continues")
 }
@@ -55,24 +55,30 @@ func (s *serveFlags) config() (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
+	tokens, secret, err := s.auth.apply()
+	if err != nil {
+		return node.Config{}, err
+	}
 	return node.Config{
-		Brokers:        s.kafka.brokerList(),
-		Entities:       demo.Entities(),
-		App:            s.kafka.app,
-		NodeID:         s.nodeID,
-		DataDir:        s.dataDir,
-		HTTPAddr:       s.httpAddr,
-		AdvertiseURL:   s.advertise,
-		Partitions:     int32(s.kafka.partitions),
-		Replication:    int16(s.kafka.replication),
-		HotStandby:     s.hotStandby,
-		Role:           interactive.Role(s.role),
-		TopicPrefix:    s.kafka.topicPrefix,
-		Token:          s.token,
-		Partitioner:    part,
-		Sarama:         sc,
-		Logger:         logger,
-		LookupDeadline: s.lookup,
+		Brokers:          s.kafka.brokerList(),
+		Entities:         demo.Entities(),
+		App:              s.kafka.app,
+		NodeID:           s.nodeID,
+		DataDir:          s.dataDir,
+		HTTPAddr:         s.httpAddr,
+		AdvertiseURL:     s.advertise,
+		Partitions:       int32(s.kafka.partitions),
+		Replication:      int16(s.kafka.replication),
+		HotStandby:       s.hotStandby,
+		Role:             interactive.Role(s.role),
+		TopicPrefix:      s.kafka.topicPrefix,
+		Tokens:           tokens,
+		ClusterSecret:    secret,
+		MetricsNeedToken: s.auth.metricsNeedToken,
+		Partitioner:      part,
+		Sarama:           sc,
+		Logger:           logger,
+		LookupDeadline:   s.lookup,
 
 		HistoryPageBytes: s.pageBytes,
 	}, nil

@@ -91,8 +91,9 @@ const peerWindow = 30 * time.Second
 
 // authenticator checks the credentials of a request.
 type authenticator struct {
-	tokens []tokenHash // empty: no client authentication
-	secret []byte      // the cluster secret; nil: unsigned membership
+	tokens   []tokenHash // empty: no client authentication
+	secret   []byte      // the cluster secret; nil: unsigned membership
+	peerCert bool        // a peer must also show a verified client certificate
 }
 
 type tokenHash struct {
@@ -100,8 +101,8 @@ type tokenHash struct {
 	scope Scope
 }
 
-func newAuthenticator(tokens Tokens, secret []byte) *authenticator {
-	a := &authenticator{secret: secret}
+func newAuthenticator(tokens Tokens, secret []byte, peerCert bool) *authenticator {
+	a := &authenticator{secret: secret, peerCert: peerCert}
 	for t, s := range tokens {
 		a.tokens = append(a.tokens, tokenHash{sha256.Sum256([]byte(t)), s})
 	}
@@ -116,6 +117,9 @@ func (a *authenticator) enabled() bool { return len(a.tokens) > 0 }
 // headers (which one would count is ambiguous across proxies).
 func (a *authenticator) scope(r *http.Request) (Scope, error) {
 	if p := r.Header.Values(HeaderPeer); len(p) > 0 && a.secret != nil {
+		if a.peerCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			return 0, fmt.Errorf("%w: a forward without a verified client certificate", ErrUnauthorized)
+		}
 		if len(p) == 1 && a.verifyPeer(r, p[0], time.Now()) {
 			return ScopeAdmin, nil
 		}

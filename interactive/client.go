@@ -3,6 +3,7 @@ package interactive
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,6 +36,13 @@ func NewClient(base, token string) *Client {
 		token: token,
 		http:  &http.Client{Timeout: 30 * time.Second},
 	}
+}
+
+// WithTLS makes the client trust what cfg says (RootCAs: a private CA of
+// the nodes' HTTPS certificates) and returns it.
+func (c *Client) WithTLS(cfg *tls.Config) *Client {
+	c.http = &http.Client{Timeout: c.http.Timeout, Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}
+	return c
 }
 
 // Get reads the current state of entity id.

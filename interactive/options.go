@@ -1,6 +1,7 @@
 package interactive
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/eventfold/eventfold/cluster"
@@ -17,6 +18,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 type config struct {
 	tokens         Tokens
 	secret         []byte
+	peerTLS        *tls.Config
+	peerCert       bool // forwards must come with a verified client certificate
 	maxBody        int64
 	lookupDeadline time.Duration
 	forwardTimeout time.Duration
@@ -59,6 +62,18 @@ func mergeTokens(a, b Tokens) Tokens {
 	}
 	return out
 }
+
+// WithPeerTLS is the TLS configuration of forwards to other nodes (whose
+// member URLs are https://): the CA their certificates are checked
+// against (RootCAs) and, for mutual TLS, this node's client certificate.
+// Default: the system's roots, no client certificate.
+func WithPeerTLS(c *tls.Config) Option { return optionFunc(func(cfg *config) { cfg.peerTLS = c }) }
+
+// WithPeerCertRequired accepts a forward (a request with a peer
+// signature) only over a connection whose client certificate the server's
+// TLS configuration verified (mutual TLS between nodes, on top of the
+// cluster secret).
+func WithPeerCertRequired() Option { return optionFunc(func(cfg *config) { cfg.peerCert = true }) }
 
 // WithClusterSecret is the secret the nodes of a cluster share (not a
 // client token): the membership is signed with it and only verified

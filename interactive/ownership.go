@@ -75,18 +75,22 @@ func NewOwnership(brokers []string, sc *sarama.Config, groups map[string]string,
 		interval: interval, logger: logger, kick: make(chan struct{}, 1),
 	}
 	for _, opt := range opts {
-		opt(o)
+		opt.apply(o)
 	}
 	o.snap.Store(&Snapshot{Members: map[string]Member{}, Replicas: map[string]Member{}, Owners: map[string]map[int32]string{}, Stable: map[string]bool{}})
 	return o
 }
 
-// OwnershipOption configures an Ownership.
-type OwnershipOption func(*Ownership)
+// OwnershipOption configures an Ownership (the same shape as Option).
+type OwnershipOption interface{ apply(*Ownership) }
+
+type ownershipOptionFunc func(*Ownership)
+
+func (f ownershipOptionFunc) apply(o *Ownership) { f(o) }
 
 // WithMemberSecret accepts only members signed with secret.
 func WithMemberSecret(secret []byte) OwnershipOption {
-	return func(o *Ownership) { o.secret = secret }
+	return ownershipOptionFunc(func(o *Ownership) { o.secret = secret })
 }
 
 // Snapshot returns the latest map. It never returns nil.

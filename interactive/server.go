@@ -56,6 +56,9 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	if cfg.maxBody <= 0 || cfg.lookupDeadline <= 0 || cfg.forwardTimeout <= 0 {
 		return nil, fmt.Errorf("interactive: %w: limits and timeouts must be positive", eventfold.ErrInvalid)
 	}
+	if cfg.peerCert && len(cfg.secret) == 0 {
+		return nil, fmt.Errorf("interactive: %w: a required peer certificate needs a cluster secret (WithClusterSecret)", eventfold.ErrInvalid)
+	}
 	if len(cfg.tokens) > 0 && len(cfg.secret) == 0 {
 		return nil, fmt.Errorf("interactive: %w: tokens need a cluster secret (WithClusterSecret): forwards between nodes authenticate with it, never with a client's token", eventfold.ErrInvalid)
 	}
@@ -69,9 +72,10 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	s := &Server{
 		b: b, own: own, self: self, cfg: cfg,
 		metrics: m,
-		auth:    newAuthenticator(cfg.tokens, cfg.secret),
+		auth:    newAuthenticator(cfg.tokens, cfg.secret, cfg.peerCert),
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:               nil, // forwards go to peers from the membership, never via a proxy
+			TLSClientConfig:     cfg.peerTLS,
 			DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 64,

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/interactive"
@@ -54,6 +56,16 @@ type Config struct {
 	ClusterSecret []byte
 	// MetricsNeedToken puts /metrics behind an admin token.
 	MetricsNeedToken bool
+	// TLS, if set, serves the API over HTTPS (its Certificates; for mutual
+	// TLS between nodes, ClientAuth tls.VerifyClientCertIfGiven and
+	// ClientCAs). The advertised URL is then https://.
+	TLS *tls.Config
+	// PeerTLS is the TLS configuration of forwards to other nodes: the CA
+	// (RootCAs) and, for mutual TLS, this node's client certificate.
+	PeerTLS *tls.Config
+	// PeerCertRequired accepts forwards only with a client certificate the
+	// TLS configuration verified (needs TLS with ClientCAs and ClusterSecret).
+	PeerCertRequired bool
 	Partitioner      kafka.Partitioner
 	Sarama           *sarama.Config // default kafka.NewConfig()
 	Logger           *slog.Logger   // default discard
@@ -138,7 +150,7 @@ func (n *Node) build() error {
 	cfg := n.cfg
 	adv := cfg.AdvertiseURL
 	if adv == "" {
-		adv = advertise(n.ln.Addr().(*net.TCPAddr))
+		adv = n.scheme() + "://" + advertise(n.ln.Addr().(*net.TCPAddr))
 	}
 	role := cfg.Role
 	if role == "" {
@@ -188,7 +200,13 @@ func (n *Node) build() error {
 	}
 
 	iopts := []interactive.Option{interactive.WithSettings(n.settings), interactive.WithToken(cfg.Token),
-		interactive.WithTokens(cfg.Tokens), interactive.WithClusterSecret(cfg.ClusterSecret)}
+		interactive.WithTokens(cfg.Tokens), interactive.WithClusterSecret(cfg.ClusterSecret), interactive.WithPeerTLS(cfg.PeerTLS)}
+	if cfg.PeerCertRequired {
+		if cfg.TLS == nil || cfg.TLS.ClientCAs == nil {
+			return fmt.Errorf("node: %w: PeerCertRequired needs TLS with ClientCAs to verify the certificates", eventfold.ErrInvalid)
+		}
+		iopts = append(iopts, interactive.WithPeerCertRequired())
+	}
 	if cfg.LookupDeadline > 0 {
 		iopts = append(iopts, interactive.WithLookupDeadline(cfg.LookupDeadline))
 	}
@@ -353,7 +371,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	part("ownership", func() error { return n.own.Run(ctx) })
 	part("http", func() error {
-		if err := srv.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(n.ln) }
+		if n.cfg.TLS != nil {
+			srv.TLSConfig = n.cfg.TLS.Clone()
+			serve = func() error { return srv.ServeTLS(n.ln, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -381,7 +404,14 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // ListenURL is the address the HTTP server listens on, as a URL.
-func (n *Node) ListenURL() string { return "http://" + n.ln.Addr().String() }
+func (n *Node) ListenURL() string { return n.scheme() + "://" + n.ln.Addr().String() }
+
+func (n *Node) scheme() string {
+	if n.cfg.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // URL is how other nodes and clients reach this node.
 func (n *Node) URL() string { return n.self.URL }
@@ -426,8 +456,8 @@ func defaultNodeID() string {
 	return host + "-" + hex.EncodeToString(b)
 }
 
-// advertise derives a URL from the listener: an unspecified host (":8080")
-// becomes the first non-loopback IPv4 address, or 127.0.0.1.
+// advertise derives host:port from the listener: an unspecified host
+// (":8080") becomes the first non-loopback IPv4 address, or 127.0.0.1.
 func advertise(a *net.TCPAddr) string {
 	ip := a.IP
 	if ip == nil || ip.IsUnspecified() {
@@ -441,7 +471,7 @@ func advertise(a *net.TCPAddr) string {
 			}
 		}
 	}
-	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+	return net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
 }
 
 // loopback reports whether addr accepts connections from this host only.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -290,6 +291,7 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 // clientFlags are for commands that talk to a node over HTTP.
 type clientFlags struct {
 	url       string
+	caFile    string
 	tokenFile string
 	timeout   time.Duration
 }
@@ -301,11 +303,20 @@ func (c *clientFlags) client() (*interactive.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return interactive.NewClient(c.url, t), nil
+	cl := interactive.NewClient(c.url, t)
+	if c.caFile != "" {
+		pool, err := certPool("--ca-file", c.caFile)
+		if err != nil {
+			return nil, err
+		}
+		cl.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	return cl, nil
 }
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://localhost:8080", "base URL of any eventfold node")
+	fs.StringVar(&c.caFile, "ca-file", "", "CA (PEM) the node's HTTPS certificate is checked against (default: the system's roots)")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the bearer token, if the node requires one; or set "+envToken+" (no token flag: ps shows arguments)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "request timeout")
 }

@@ -25,6 +25,7 @@ type serveFlags struct {
 	hotStandby bool
 	role       string
 	auth       httpAuthFlags
+	https      httpsFlags
 	lookup     time.Duration
 	pageBytes  int
 }
@@ -39,6 +40,7 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&s.hotStandby, "hot-standby", false, "keep partitions owned by other nodes warm, for instant failover")
 	fs.StringVar(&s.role, "role", "processor", "processor (owns partitions, folds events) or replica (read-only copies of the tables)")
 	s.auth.register(fs)
+	s.https.register(fs)
 	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
 	fs.IntVar(&s.pageBytes, "history-page-bytes", limits.HistoryPageBytes, "bound on the event payload bytes of one page of GET /v1/{entity}/{id}/events; a page ends early (at least one event) and \"next\" continues")
 }
@@ -59,7 +61,7 @@ func (s *serveFlags) config() (node.Config, error) {
 	if err != nil {
 		return node.Config{}, err
 	}
-	return node.Config{
+	cfg := node.Config{
 		Brokers:          s.kafka.brokerList(),
 		Entities:         demo.Entities(),
 		App:              s.kafka.app,
@@ -81,7 +83,11 @@ func (s *serveFlags) config() (node.Config, error) {
 		LookupDeadline:   s.lookup,
 
 		HistoryPageBytes: s.pageBytes,
-	}, nil
+	}
+	if err := s.https.apply(&cfg); err != nil {
+		return node.Config{}, err
+	}
+	return cfg, nil
 }
 
 func runServe(ctx context.Context, args []string) error {

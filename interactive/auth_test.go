@@ -1,7 +1,6 @@
 package interactive_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -165,21 +164,7 @@ func TestForgedGroupMemberReceivesNothing(t *testing.T) {
 		interactive.Member{ID: "evil", URL: rogue.URL}.Encode(),
 		interactive.Member{ID: "evil2", URL: rogue.URL}.Sign([]byte("a guessed secret")),
 	} {
-		sc := eventfoldtest.SaramaConfig()
-		sc.Consumer.Group.Member.UserData = data
-		cg, err := sarama.NewConsumerGroup(k.Brokers, "eventfold-registers", sc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ctx.Err() == nil {
-				_ = cg.Consume(ctx, []string{"registers-events"}, holdClaims{})
-			}
-		}()
-		t.Cleanup(func() { cancel(); <-done; cg.Close() })
+		joinGroup(t, k, data, holdClaims{})
 		// Wait until the real node owns fewer partitions: the rogue holds some.
 		eventfoldtest.Eventually(t, 60*time.Second, func() error {
 			if n := len(real.Assigned("registers")); n >= 12-i {

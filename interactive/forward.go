@@ -78,10 +78,15 @@ func (s *Server) forward(r *http.Request, to Member, o forwardOpts) (any, error)
 		// The owner waits for its fold (a command's events, min_offset).
 		timeout = max(timeout, s.cfg.lookupDeadline+time.Second)
 	}
-	// The timeout bounds the relay too: the relay cancels it once streamed.
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	// The timeout bounds the wait for the answer's start (its headers and
+	// first bytes), not the streaming of a large answer after it: that is
+	// the client's pace, bounded by its request and the server's write
+	// timeout. The relay cancels the context once streamed.
+	ctx, cancel := context.WithCancel(r.Context())
+	timer := time.AfterFunc(timeout, cancel)
 	req, err := http.NewRequestWithContext(ctx, r.Method, to.URL+r.URL.RequestURI(), reqBody)
 	if err != nil {
+		timer.Stop()
 		cancel()
 		return nil, err
 	}
@@ -133,7 +138,11 @@ func (s *Server) forward(r *http.Request, to Member, o forwardOpts) (any, error)
 	if resp.ContentLength >= 0 && resp.ContentLength < peekBytes {
 		want = int(resp.ContentLength)
 	}
-	if _, err := rl.body.Peek(want); err != nil && !(resp.ContentLength < 0 && errors.Is(err, io.EOF)) {
+	_, err = rl.body.Peek(want)
+	if !timer.Stop() && err == nil {
+		err = fmt.Errorf("no answer within the forward timeout %v", timeout)
+	}
+	if err != nil && !(resp.ContentLength < 0 && errors.Is(err, io.EOF)) {
 		rl.close()
 		s.metrics.forwards.WithLabelValues("error").Inc()
 		if r.Method != http.MethodGet {

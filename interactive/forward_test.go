@@ -66,8 +66,17 @@ func joinFakeOwner(t *testing.T, k *eventfoldtest.Kafka) *fakeOwner {
 		_, _ = w.Write([]byte(`{"error":"the fake owner has nothing","code":"not_found"}`))
 	}))
 	t.Cleanup(f.srv.Close)
-	sc := kafka.Copy(eventfoldtest.SaramaConfig(), "fake-owner")
-	sc.Consumer.Group.Member.UserData = interactive.Member{ID: "fake-owner", URL: f.srv.URL, Role: interactive.RoleProcessor}.Encode()
+	joinGroup(t, k, interactive.Member{ID: "fake-owner", URL: f.srv.URL, Role: interactive.RoleProcessor}.Encode(), f)
+	return f
+}
+
+// joinGroup makes a Kafka client join the registers' processor group with
+// member data (true or forged) and handle its claims with h until the test
+// ends.
+func joinGroup(t *testing.T, k *eventfoldtest.Kafka, memberData []byte, h sarama.ConsumerGroupHandler) {
+	t.Helper()
+	sc := kafka.Copy(eventfoldtest.SaramaConfig(), "group-member")
+	sc.Consumer.Group.Member.UserData = memberData
 	cg, err := sarama.NewConsumerGroup(k.Brokers, "eventfold-registers", sc)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +86,7 @@ func joinFakeOwner(t *testing.T, k *eventfoldtest.Kafka) *fakeOwner {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			_ = cg.Consume(ctx, []string{"registers-events"}, f)
+			_ = cg.Consume(ctx, []string{"registers-events"}, h)
 		}
 	}()
 	t.Cleanup(func() {
@@ -85,7 +94,6 @@ func joinFakeOwner(t *testing.T, k *eventfoldtest.Kafka) *fakeOwner {
 		<-done
 		_ = cg.Close()
 	})
-	return f
 }
 
 // A node forwards a request for a partition it does not own to the owner

@@ -50,15 +50,8 @@ func TestHTTPSFlags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg node.Config
-			err := tc.flags.apply(&cfg)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if wantErr(t, tc.flags.apply(&cfg), tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if err := tc.check(cfg); err != nil {
 				t.Error(err)

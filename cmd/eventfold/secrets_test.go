@@ -48,14 +48,8 @@ func TestHTTPAuthSettings(t *testing.T) {
 				t.Setenv(k, tc.env[k])
 			}
 			gotTokens, gotSecret, err := tc.flags.apply()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			if wantErr(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if string(gotSecret) != tc.wantSecret || len(gotTokens) != len(tc.wantTokens) {
 				t.Fatalf("tokens %v secret %q, want %v %q", gotTokens, gotSecret, tc.wantTokens, tc.wantSecret)
@@ -91,4 +85,20 @@ func TestClientTokenComesFromAFileOrTheEnvironment(t *testing.T) {
 	if _, err := c.client(); err == nil || !strings.Contains(err.Error(), "both set") {
 		t.Errorf("file and env: %v, want refused", err)
 	}
+}
+
+// wantErr checks err against want (a part of the message; "" for none)
+// and reports whether the case is done (an error was expected).
+func wantErr(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want an error with %q", err, want)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
 }

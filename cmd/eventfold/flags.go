@@ -143,25 +143,11 @@ func (s *securityFlags) settings() (kafka.Security, error) {
 		TLS:  kafka.TLS{Enable: s.tls, CAFile: s.caFile, CertFile: s.certFile, KeyFile: s.keyFile, ServerName: s.serverName},
 		SASL: kafka.SASL{Mechanism: s.mechanism, User: s.user},
 	}
-	// Empty is unset: compose and Kubernetes templates pass "" for an
-	// absent secret.
-	env := os.Getenv(envSASLPassword)
-	inEnv := env != ""
-	switch {
-	case s.passwordFile != "" && inEnv:
-		return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file and %s are both set: use one", envSASLPassword)
-	case s.passwordFile != "":
-		b, err := os.ReadFile(s.passwordFile)
-		if err != nil {
-			return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file: %w", err)
-		}
-		sec.SASL.Password = strings.TrimRight(string(b), "\r\n")
-		if sec.SASL.Password == "" {
-			return kafka.Security{}, fmt.Errorf("--kafka-sasl-password-file: %s is empty", s.passwordFile)
-		}
-	case inEnv:
-		sec.SASL.Password = env
+	pw, err := secretFrom("kafka-sasl-password-file", s.passwordFile, envSASLPassword)
+	if err != nil {
+		return kafka.Security{}, err
 	}
+	sec.SASL.Password = pw
 	return sec, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"os"
 
@@ -19,10 +20,7 @@ type httpsFlags struct {
 	peerCertRequired          bool
 }
 
-func (h *httpsFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	BoolVar(*bool, string, bool, string)
-}) {
+func (h *httpsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.cert, "tls-cert", "", "certificate file (PEM) to serve the API over HTTPS; the node then advertises https://")
 	fs.StringVar(&h.key, "tls-key", "", "private key file (PEM) of --tls-cert")
 	fs.StringVar(&h.clientCA, "tls-client-ca-file", "", "CA (PEM) whose client certificates the API verifies when one is shown (mutual TLS between nodes)")

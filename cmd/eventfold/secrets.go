@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -43,10 +44,7 @@ type httpAuthFlags struct {
 	metricsNeedToken       bool
 }
 
-func (h *httpAuthFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	BoolVar(*bool, string, bool, string)
-}) {
+func (h *httpAuthFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.tokensFile, "tokens-file", "", "file of scoped bearer tokens for /v1, one \"<read|write|admin> <token>\" per line; or set "+envToken+" to one admin token (no token flag: ps shows arguments)")
 	fs.StringVar(&h.secretFile, "cluster-secret-file", "", "file holding the secret every node of the cluster shares (signs the membership and the forwards; required with tokens); or set "+envClusterSecret)
 	fs.BoolVar(&h.metricsNeedToken, "metrics-need-token", false, "put /metrics behind an admin token")

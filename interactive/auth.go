@@ -2,6 +2,7 @@ package interactive
 
 import (
 	"bufio"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -185,17 +186,27 @@ func peerMAC(secret []byte, id, ts, method, uri string) []byte {
 	return m.Sum(nil)
 }
 
+// scopeKey holds, in a request's context, the scope its credentials
+// allow: authenticate puts it there once per request.
+type scopeKey struct{}
+
 // require wraps next so that it runs only for requests whose credentials
-// allow at least scope (401 without, 403 with too small a scope).
+// allow at least scope (401 without, 403 with too small a scope). The
+// credentials are checked once: an inner require reads the scope an outer
+// one found.
 func (s *Server) require(scope Scope, next http.Handler) http.Handler {
 	if !s.auth.enabled() {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, err := s.auth.scope(r)
-		if err != nil {
-			writeError(w, err)
-			return
+		got, ok := r.Context().Value(scopeKey{}).(Scope)
+		if !ok {
+			var err error
+			if got, err = s.auth.scope(r); err != nil {
+				writeError(w, err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), scopeKey{}, got))
 		}
 		if got < scope {
 			writeError(w, fmt.Errorf("%w: a %s token, this needs %s", ErrForbidden, got, scope))

@@ -90,3 +90,20 @@ func (s Settings) Registry() prometheus.Registerer {
 	}
 	return s.Registerer
 }
+
+// SubscriberGroup is the consumer group of subscriber name.
+func (s Settings) SubscriberGroup(name string) string { return s.App + "-sub-" + name }
+
+// SubscriberStateTopic keeps subscriber name's copy of entity's states, as
+// of its done deliveries (compacted, partitioned like the events topic).
+func (s Settings) SubscriberStateTopic(name, entity string) string {
+	return s.SubscriberGroup(name) + "-" + entity + "-state"
+}
+
+// SubscriberDeadLetterTopic receives the deliveries subscriber name gave
+// up on.
+func (s Settings) SubscriberDeadLetterTopic(name string) string { return s.SubscriberGroup(name) + "-dlq" }
+
+// SubscriberControlTopic holds whether each subscriber is paused
+// (compacted, one partition).
+func (s Settings) SubscriberControlTopic() string { return s.App + "-subscribers" }

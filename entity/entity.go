@@ -275,6 +275,10 @@ const (
 	ReasonStateTooLarge Reason = "state_too_large"
 	// ReasonKeyTooLarge: the record's key is longer than limits.IDBytes.
 	ReasonKeyTooLarge Reason = "key_too_large"
+	// ReasonCommand: an event of a command that the command rule did not
+	// apply (decided on another version, out of order, or its command was
+	// cut short). Such events stay in the topic and are not dead-lettered.
+	ReasonCommand Reason = "command"
 )
 
 // FoldError is why an event was not applied.

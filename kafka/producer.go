@@ -20,6 +20,11 @@ type Record struct {
 	Headers []sarama.RecordHeader
 	// Timestamp is the record's create time; zero means now.
 	Timestamp time.Time
+	// Pinned sends the record to Partition instead of the key's partition
+	// (a store that must sit beside the partition it was derived from,
+	// whoever partitioned that).
+	Pinned    bool
+	Partition int32
 }
 
 // Position is where a record landed.
@@ -41,8 +46,24 @@ type Producer struct {
 }
 
 type pending struct {
-	ch chan result
+	ch     chan result
+	pinned bool
 }
+
+// pinnable partitions by key unless the record is pinned.
+type pinnable struct{ byKey sarama.Partitioner }
+
+func (p pinnable) Partition(m *sarama.ProducerMessage, n int32) (int32, error) {
+	if pd, ok := m.Metadata.(pending); ok && pd.pinned {
+		if m.Partition < 0 || m.Partition >= n {
+			return 0, fmt.Errorf("kafka: pinned partition %d of %s, which has %d", m.Partition, m.Topic, n)
+		}
+		return m.Partition, nil
+	}
+	return p.byKey.Partition(m, n)
+}
+
+func (p pinnable) RequiresConsistency() bool { return true }
 
 type result struct {
 	pos Position
@@ -52,7 +73,8 @@ type result struct {
 // NewProducer connects a producer. p decides the partition of each key.
 func NewProducer(brokers []string, base *sarama.Config, p Partitioner, opts ...ProducerOption) (*Producer, error) {
 	c := Copy(base, base.ClientID+"-producer")
-	c.Producer.Partitioner = sarama.NewCustomHashPartitioner(p.Hasher())
+	byKey := sarama.NewCustomHashPartitioner(p.Hasher())
+	c.Producer.Partitioner = func(topic string) sarama.Partitioner { return pinnable{byKey(topic)} }
 	c.Producer.Return.Successes = true
 	c.Producer.Return.Errors = true
 	// Every caller waits for its record's acknowledgement (an HTTP append, a
@@ -147,7 +169,8 @@ func (p *Producer) enqueue(ctx context.Context, r Record) (chan result, error) {
 		Value:     sarama.ByteEncoder(r.Value),
 		Headers:   r.Headers,
 		Timestamp: r.Timestamp,
-		Metadata:  pending{ch: ch},
+		Metadata:  pending{ch: ch, pinned: r.Pinned},
+		Partition: r.Partition,
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -44,6 +44,11 @@ const (
 // that leaves no room for the headers is replaced by a reference to its
 // source position, so a dead letter can always be written.
 func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, err error) bool {
+	if c, ok := ctx.(*refoldCtx); ok {
+		// The processor writes the dead letter; a refold only learns why.
+		c.rejected(typ, err)
+		return true
+	}
 	reason := entity.ReasonDecode
 	var fe *entity.FoldError
 	if errors.As(err, &fe) {

@@ -133,7 +133,7 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 // record marks the event seen, indexes it and encodes the envelope.
 func (rt *entityRuntime) record(ctx goka.Context, env *table.Envelope, out outcome) []byte {
 	env.Seen = ctx.Offset()
-	if rt.p.cfg.history {
+	if rt.p.cfg.history && !rt.refold {
 		rt.index(ctx, env, out)
 	}
 	b, _ := env.MarshalBinary()
@@ -325,6 +325,9 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *ta
 }
 
 func (rt *entityRuntime) rejectCommandEvent(ctx goka.Context, cmd commandHeader, why string) {
+	if c, ok := ctx.(*refoldCtx); ok {
+		c.rejected("", &entity.FoldError{Reason: entity.ReasonCommand, Err: errors.New(why)})
+	}
 	rt.p.metrics.cmdRejected.WithLabelValues(rt.typ.Name()).Inc()
 	rt.logRejected(ctx, cmd.id, why)
 }

@@ -133,6 +133,7 @@ type entityRuntime struct {
 	stores     *table.Set
 	progress   *progress
 	gp         *goka.Processor
+	refold     bool // run by a Refold: no history index, no dead-letter writes
 
 	mu       sync.RWMutex
 	assigned map[int32]bool

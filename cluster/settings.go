@@ -102,7 +102,9 @@ func (s Settings) SubscriberStateTopic(name, entity string) string {
 
 // SubscriberDeadLetterTopic receives the deliveries subscriber name gave
 // up on.
-func (s Settings) SubscriberDeadLetterTopic(name string) string { return s.SubscriberGroup(name) + "-dlq" }
+func (s Settings) SubscriberDeadLetterTopic(name string) string {
+	return s.SubscriberGroup(name) + "-dlq"
+}
 
 // SubscriberControlTopic holds whether each subscriber is paused
 // (compacted, one partition).

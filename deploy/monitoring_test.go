@@ -3,7 +3,9 @@ package deploy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +20,8 @@ import (
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/node"
+	"github.com/eventfold/eventfold/subscriber"
 )
 
 const (
@@ -35,7 +39,7 @@ var targetLabels = []string{"job", "instance"}
 // The alerts docs/production.md explains; each must exist.
 var requiredAlerts = []string{
 	"ConsumerLagGrowing", "ConsumerLagHigh", "DeadLettersNonZero", "PartitionWithoutOwner",
-	"NodeDown", "NodeAbsent", "HighLookupLatency",
+	"NodeDown", "NodeAbsent", "HighLookupLatency", "SubscriberLagGrowing",
 }
 
 // promExpr is one PromQL expression and where it comes from.
@@ -365,7 +369,18 @@ func TestMetricsExported(t *testing.T) {
 	exprs := append(readAlerts(t), readDashboard(t)...)
 
 	k := eventfoldtest.NewKafka(t, 1)
-	c := eventfoldtest.StartNodes(t, k, 2, demo.Entities(), nil)
+	// A subscriber that gives up on order-2 at once: its metrics (lag,
+	// deliveries, a dead letter) appear too.
+	audit := subscriber.Subscriber{Name: "audit", Entities: []string{"orders"}, Handler: subscriber.HandlerFunc(
+		func(_ context.Context, d subscriber.Delivery) error {
+			if d.ID == "order-2" {
+				return subscriber.Permanent(errors.New("not this one"))
+			}
+			return nil
+		})}
+	c := eventfoldtest.StartNodes(t, k, 2, demo.Entities(), func(cfg *node.Config) {
+		cfg.Subscribers = []subscriber.Subscriber{audit}
+	})
 	nodes := c.Nodes()
 	ctx := eventfoldtest.Context(t, 2*time.Minute)
 	client := &http.Client{Timeout: 15 * time.Second}

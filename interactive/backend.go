@@ -22,6 +22,8 @@ type Backend struct {
 	Historian Historian
 	// Producer appends events; nil on read-only nodes (appends answer 503).
 	Producer Producer
+	// Subscribers are the node's side-effect handlers; nil: none.
+	Subscribers Subscribers
 }
 
 // Catalog is what every node knows of its entity types, owner or not.

@@ -186,3 +186,38 @@ func decodeBody(resp *http.Response, v any) error {
 	}
 	return nil
 }
+
+// Subscribers returns the node's subscribers' status (GET /v1/subscribers)
+// as JSON: a list of subscriber.Status.
+func (c *Client) Subscribers(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
+	resp, err := c.do(ctx, http.MethodGet, "/v1/subscribers", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return out, decodeBody(resp, &out)
+}
+
+// PauseSubscriber pauses (or resumes) subscriber name on every node.
+func (c *Client) PauseSubscriber(ctx context.Context, name string, paused bool) error {
+	action := "resume"
+	if paused {
+		action = "pause"
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/subscribers/"+seg(name)+"/"+action, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	return decodeBody(resp, &out)
+}
+
+// For returns a client of another node (a member's URL) with the same
+// token and TLS settings.
+func (c *Client) For(base string) *Client {
+	cp := *c
+	cp.base = strings.TrimRight(base, "/")
+	return &cp
+}

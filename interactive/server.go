@@ -94,6 +94,9 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	v1.Use(func(next http.Handler) http.Handler { return s.require(ScopeRead, next) })
 	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
 	v1.Handle("/openapi.yaml", s.wrap(openAPI)).Methods(http.MethodGet)
+	// Before the entity routes: "subscribers" is not an entity type here.
+	v1.Handle("/subscribers", s.wrap(s.subscribers)).Methods(http.MethodGet)
+	v1.Handle("/subscribers/{name}/{action:pause|resume}", s.require(ScopeAdmin, s.wrap(s.pauseSubscriber))).Methods(http.MethodPost)
 	v1.Handle("/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}/events", s.require(ScopeWrite, s.wrapStatus(http.StatusAccepted, s.appendEvent))).Methods(http.MethodPost)
 	v1.Handle("/{entity}/{id}/commands", s.require(ScopeWrite, s.wrap(s.command))).Methods(http.MethodPost)
@@ -106,7 +109,7 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	methodNotAllowed := s.wrap(func(*http.Request) (any, error) { return nil, errMethodNotAllowed })
 	// Explicit fallbacks: mux reports a method mismatch as not found once a
 	// NotFoundHandler is set.
-	for _, path := range []string{"/cluster", "/openapi.yaml", "/{entity}/{id}", "/{entity}/{id}/events", "/{entity}/{id}/commands"} {
+	for _, path := range []string{"/cluster", "/openapi.yaml", "/subscribers", "/subscribers/{name}/{action:pause|resume}", "/{entity}/{id}", "/{entity}/{id}/events", "/{entity}/{id}/commands"} {
 		v1.Handle(path, methodNotAllowed)
 	}
 	s.handler = r

@@ -27,6 +27,7 @@ import (
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/subscriber"
 	"github.com/eventfold/eventfold/view"
 )
 
@@ -85,6 +86,15 @@ type Config struct {
 	HistoryPageBytes int
 	// ProcessorOptions are appended to the options the node derives.
 	ProcessorOptions []processor.Option
+	// Subscribers are the side-effect handlers declared beside the entity
+	// types (package subscriber). Every node of a cluster declares the
+	// same ones.
+	Subscribers []subscriber.Subscriber
+	// RunSubscribers names those this node runs: nil runs all of them, an
+	// empty list none (serve --subscribers).
+	RunSubscribers []string
+	// SubscriberOptions are appended to the options the node derives.
+	SubscriberOptions []subscriber.Option
 }
 
 // Node is a running eventfold node.
@@ -94,6 +104,7 @@ type Node struct {
 	ln        net.Listener
 	self      interactive.Member
 	proc      *processor.Processor // nil on replicas
+	subs      *subscriber.Runner   // nil without subscribers
 	view      *view.View           // nil on processors
 	catalog   interactive.Catalog
 	own       *interactive.Ownership
@@ -166,6 +177,9 @@ func (n *Node) build() error {
 	// all; a replica only keeps copies, so the API sends owner work
 	// (current reads, commands, history) to the owners. Both append.
 	backend := interactive.Backend{Producer: lazyProducer{n}}
+	if len(cfg.Subscribers) > 0 {
+		backend.Subscribers = nodeSubscribers{n}
+	}
 	if role == interactive.RoleProcessor {
 		proc, err := n.buildProcessor(func() { own.Kick() })
 		if err != nil {
@@ -215,6 +229,11 @@ func (n *Node) build() error {
 		return err
 	}
 	n.own, n.api = own, api
+	if len(cfg.Subscribers) > 0 {
+		if n.subs, err = n.buildSubscribers(types); err != nil {
+			return err
+		}
+	}
 	return n.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "eventfold_ready",
 		Help: "1 while the node is ready for traffic (what /readyz says): partitions recovered, in the ownership map.",
@@ -224,6 +243,42 @@ func (n *Node) build() error {
 		}
 		return 1
 	}))
+}
+
+// buildSubscribers builds the runner of the subscribers this node runs;
+// their process managers send commands through this node's API.
+func (n *Node) buildSubscribers(types []*entity.Type) (*subscriber.Runner, error) {
+	cfg := n.cfg
+	partitions := cfg.Partitions
+	if partitions == 0 {
+		partitions = 10 // the processor's default
+	}
+	opts := []subscriber.Option{
+		subscriber.WithSettings(n.settings),
+		subscriber.WithTopics(partitions, cfg.Replication),
+		subscriber.WithCommander(n.api),
+	}
+	if cfg.RunSubscribers != nil {
+		opts = append(opts, subscriber.WithOnly(cfg.RunSubscribers...))
+	}
+	return subscriber.New(cfg.Brokers, types, cfg.Subscribers, append(opts, cfg.SubscriberOptions...)...)
+}
+
+// nodeSubscribers is the API's view of the node's subscribers.
+type nodeSubscribers struct{ n *Node }
+
+func (s nodeSubscribers) SubscriberStatus() any {
+	if s.n.subs == nil {
+		return []subscriber.Status{}
+	}
+	return s.n.subs.Status()
+}
+
+func (s nodeSubscribers) Pause(ctx context.Context, name string, paused bool) error {
+	if s.n.subs == nil {
+		return fmt.Errorf("%w: no subscribers", eventfold.ErrNotFound)
+	}
+	return s.n.subs.Pause(ctx, name, paused)
 }
 
 // memberData is what this node publishes in the groups: signed when the
@@ -370,6 +425,9 @@ func (n *Node) Run(ctx context.Context) error {
 		part("announce", func() error { return interactive.Announce(ctx, n.cfg.Brokers, n.settings, n.memberData()) })
 	}
 	part("ownership", func() error { return n.own.Run(ctx) })
+	if n.subs != nil {
+		part("subscribers", func() error { return n.subs.Run(ctx) })
+	}
 	part("http", func() error {
 		serve := func() error { return srv.Serve(n.ln) }
 		if n.cfg.TLS != nil {
@@ -418,6 +476,9 @@ func (n *Node) URL() string { return n.self.URL }
 
 // ID is the node id.
 func (n *Node) ID() string { return n.self.ID }
+
+// Subscribers is the node's subscriber runner (nil without subscribers).
+func (n *Node) Subscribers() *subscriber.Runner { return n.subs }
 
 // Processor is the node's processor (nil on a replica).
 func (n *Node) Processor() *processor.Processor { return n.proc }

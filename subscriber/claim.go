@@ -404,7 +404,7 @@ func (c *claim) enqueue(it item) {
 		c.queues[it.key] = q
 	}
 	q.items = append(q.items, it)
-	c.queued.Add(1)
+	c.addQueued(1)
 	start := !q.running
 	q.running = true
 	c.mu.Unlock()
@@ -433,15 +433,20 @@ func (c *claim) work(key string) {
 			// Given up (the partition is leaving): the rest is not done
 			// either and is delivered by the next owner.
 			c.mu.Lock()
-			c.queued.Add(-int64(len(q.items) + 1))
+			c.addQueued(-int64(len(q.items) + 1))
 			delete(c.queues, key)
 			c.mu.Unlock()
 			c.signal()
 			return
 		}
-		c.queued.Add(-1)
+		c.addQueued(-1)
 		c.complete(it)
 	}
+}
+
+func (c *claim) addQueued(n int64) {
+	c.queued.Add(n)
+	c.s.r.metrics.inFlight.WithLabelValues(c.s.s.Name).Add(float64(n))
 }
 
 func (c *claim) complete(it item) {

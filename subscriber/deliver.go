@@ -75,6 +75,9 @@ func (s *sub) deliver(ctx context.Context, d Delivery) bool {
 func (s *sub) attempt(ctx context.Context, d Delivery) (err error) {
 	actx, cancel := context.WithTimeout(ctx, s.s.Timeout)
 	defer cancel()
+	if c := s.r.cfg.commander; c != nil {
+		actx = context.WithValue(actx, commanderKey{}, c)
+	}
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {

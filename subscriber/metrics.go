@@ -47,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"subscriber"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eventfold_subscriber_in_flight",
-			Help: "Events read by a subscriber on this node and not done yet.",
+			Help: "Items (an event, or a command's events) queued for a subscriber's handlers on this node and not done yet.",
 		}, []string{"subscriber"}),
 	}
 	for _, c := range []prometheus.Collector{m.deliveries, m.deadLetters, m.lag, m.handle, m.paused, m.inFlight} {

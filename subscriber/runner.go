@@ -45,6 +45,7 @@ type config struct {
 	runNone        bool
 	commitInterval time.Duration
 	drainTimeout   time.Duration
+	commander      Commander
 }
 
 // WithSettings sets the cluster-wide settings (package node hands down one
@@ -123,6 +124,9 @@ func New(brokers []string, types []*entity.Type, subs []Subscriber, opts ...Opti
 		return nil, err
 	}
 	r.metrics = m
+	for _, s := range r.subs {
+		m.paused.WithLabelValues(s.s.Name).Set(0)
+	}
 	return r, nil
 }
 

@@ -23,6 +23,7 @@ func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var f serveFlags
 	f.register(fs)
+	f.subs.run = "all" // dev shows the side effects too; --subscribers=none turns them off
 	kafkaPort := fs.Int("kafka-port", 0, "port of the in-process broker (0: any free port)")
 	entities := fs.Int("seed-entities", 200, "demo entities to create")
 	events := fs.Int("seed-events", 2000, "demo events to append")

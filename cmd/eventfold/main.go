@@ -7,6 +7,7 @@
 //	eventfold history orders order-1 [--as-of 2026-01-02T15:04:05Z | --version 2]
 //	eventfold cmd     orders order-1 '{"type":"ApproveOrder"}' --if-match 3
 //	eventfold topics  --brokers host:9092 [--create]
+//	eventfold subscribers [pause|resume <name>]
 //
 // Flags may come before, between or after the arguments; "--" ends them.
 // Every flag can also be set as an environment variable: --data-dir is
@@ -39,6 +40,7 @@ var commands = []command{
 	{"history", "list an entity's events, or its state at a time: history <entity> <id> [--as-of T | --version N]", runHistory},
 	{"cmd", "send a command: cmd <entity> <id> <json> [--if-match V] [--idempotency-key K]", runCmd},
 	{"topics", "create or verify the topics the node needs", runTopics},
+	{"subscribers", "show the subscribers on every node, or pause|resume <name>", runSubscribers},
 }
 
 func main() {
@@ -72,7 +74,7 @@ func run(ctx context.Context, args []string) error {
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: eventfold <command> [arguments and flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-7s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(os.Stderr, "\nFlags may come before, between or after the arguments (\"--\" ends them).")
 	fmt.Fprintln(os.Stderr, "Run 'eventfold <command> -h' for its flags. Every flag is also read from EVENTFOLD_<FLAG> (e.g. EVENTFOLD_BROKERS).")

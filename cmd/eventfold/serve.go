@@ -28,6 +28,7 @@ type serveFlags struct {
 	https      httpsFlags
 	lookup     time.Duration
 	pageBytes  int
+	subs       subscriberFlags
 }
 
 func (s *serveFlags) register(fs *flag.FlagSet) {
@@ -41,6 +42,7 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.role, "role", "processor", "processor (owns partitions, folds events) or replica (read-only copies of the tables)")
 	s.auth.register(fs)
 	s.https.register(fs)
+	s.subs.register(fs)
 	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
 	fs.IntVar(&s.pageBytes, "history-page-bytes", limits.HistoryPageBytes, "bound on the event payload bytes of one page of GET /v1/{entity}/{id}/events; a page ends early (at least one event) and \"next\" continues")
 }
@@ -85,6 +87,9 @@ func (s *serveFlags) config() (node.Config, error) {
 		HistoryPageBytes: s.pageBytes,
 	}
 	if err := s.https.apply(&cfg); err != nil {
+		return node.Config{}, err
+	}
+	if err := s.subs.apply(&cfg); err != nil {
 		return node.Config{}, err
 	}
 	return cfg, nil

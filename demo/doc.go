@@ -3,8 +3,8 @@
 //
 //	orders/  events   OrderCreated, ItemAdded, QuantityChanged (5→6), OrderApproved, OrderShipped, OrderCancelled
 //	         commands CreateOrder, PlaceOrder (→ 1+n events), AddItem, ChangeQuantity, ApproveOrder, ShipOrder, CancelOrder
-//	users/   events   UserCreated, UserUpdated, UserDeleted, UserLoggedIn, RoleAssigned, RoleUnassigned
-//	         commands CreateUser, UpdateUser, DeleteUser, LogIn, AssignRole, UnassignRole
+//	users/   events   UserCreated, UserUpdated, UserDeleted, UserLoggedIn, RoleAssigned, RoleUnassigned, PurchaseRecorded
+//	         commands CreateUser, UpdateUser, DeleteUser, LogIn, AssignRole, UnassignRole, RecordPurchase
 //
 // Each subpackage exports its event family (Event, the Events union codec),
 // its state, a pure Evolve, its command family (Command, the Commands union

@@ -23,6 +23,6 @@ func ExampleGenerate() {
 	// users user-000001 {"type":"UserCreated","name":"Dennis Thompson","email":"dennis.thompson.1@example.com"}
 	// orders order-000001 {"type":"ItemAdded","sku":"SOCKS-WOOL","quantity":4,"price_cents":1500}
 	// orders order-000001 {"type":"ItemAdded","sku":"CHAIR-OAK","quantity":3,"price_cents":18900}
-	// users user-000001 {"type":"UserUpdated","email":"dennis.thompson.1@example.org"}
+	// users user-000001 {"type":"PurchaseRecorded","order_id":"order-000002","total_cents":5800}
 	// users user-000002 {"type":"UserLoggedIn","at":"2024-01-01T00:02:23Z"}
 }

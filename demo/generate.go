@@ -2,6 +2,7 @@ package demo
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,7 +45,11 @@ var (
 //
 // Each entity's events follow a realistic lifecycle (orders: created, items
 // added, quantities changed, approved, then shipped or cancelled, or still
-// open; users: created, logins, role changes, updates, sometimes deleted).
+// open; users: created, logins, role changes, updates, purchases, sometimes
+// deleted). When there are users, every order's customer is one of them, and
+// a user records an order of theirs that shipped (PurchaseRecorded, with the
+// order's id and total) at their next event after the shipping, as a process
+// manager would.
 // About 1.6% of the events are invalid transitions (shipping a cancelled
 // order, a deleted user logging in, an item added before the order exists,
 // ...) whose Evolve returns an error, to exercise dead-letter paths.
@@ -63,7 +68,15 @@ func Generate(seed int64, entities, events int) []Event {
 type plan struct {
 	entity, id string
 	data       [][]byte
-	invalid    []bool // invalid[i]: data[i] is a deliberate invalid transition
+	invalid    []bool    // invalid[i]: data[i] is a deliberate invalid transition
+	shipped    *purchase // an order's: set if it ships
+}
+
+// purchase is an order that shipped, for its customer to record.
+type purchase struct {
+	customer, order string
+	total           int64
+	at              time.Time // when it shipped
 }
 
 // generate is Generate, also reporting which events are deliberately invalid.
@@ -125,12 +138,17 @@ func planAll(seed int64, entities, events int) ([]plan, []int32) {
 
 	nOrders, nUsers := (entities+1)/2, entities/2
 	plans := make([]plan, entities)
+	bought := map[string][]purchase{} // customer id -> shipped orders
 	for i := range plans {
 		er := newRNG(seed, uint64(i)+1)
 		if i < nOrders {
 			plans[i] = planOrder(er, fmt.Sprintf("order-%06d", i+1), times[i], nUsers)
+			if s := plans[i].shipped; s != nil {
+				bought[s.customer] = append(bought[s.customer], *s)
+			}
 		} else {
-			plans[i] = planUser(er, fmt.Sprintf("user-%06d", i-nOrders+1), times[i])
+			id := fmt.Sprintf("user-%06d", i-nOrders+1)
+			plans[i] = planUser(er, id, times[i], bought[id])
 		}
 	}
 	return plans, order
@@ -249,6 +267,9 @@ func planOrder(r *rng, id string, times []time.Time, nUsers int) plan {
 			v++
 		}
 		if next, err := orders.Evolve(state, ev); err == nil {
+			if next.Status == orders.StatusShipped && state.Status != orders.StatusShipped {
+				p.shipped = &purchase{customer: customer, order: id, total: next.TotalCents, at: times[k]}
+			}
 			state = next
 		}
 		p.data[k] = mustEncode(orders.Events.Encode(ev))
@@ -347,13 +368,19 @@ var (
 	deleteReasons = []string{"user request", "inactive", "fraud", ""}
 )
 
-// planUser plans one user whose events happen at times.
-func planUser(r *rng, id string, times []time.Time) plan {
+// planUser plans one user whose events happen at times. The user records
+// each of its orders that shipped, bought (PurchaseRecorded), as an order
+// process manager would: at its first event after the shipping that is
+// neither its creation nor its deletion nor a planned invalid transition.
+func planUser(r *rng, id string, times []time.Time, bought []purchase) plan {
 	n := len(times)
 	p := plan{entity: users.Entity.Name, id: id, data: make([][]byte, n)}
 	var valid int
 	p.invalid, valid = invalidFlags(r, n)
 	deleted := valid >= 2 && r.intn(10) == 0
+
+	bought = slices.Clone(bought)
+	slices.SortFunc(bought, func(a, b purchase) int { return a.at.Compare(b.at) })
 
 	num := strings.TrimLeft(strings.TrimPrefix(id, "user-"), "0")
 	first, last := pick(r, firstNames), pick(r, lastNames)
@@ -369,6 +396,9 @@ func planUser(r *rng, id string, times []time.Time) plan {
 				ev = &users.UserCreated{Name: first + " " + last, Email: email(first, last, num, domains[0])}
 			case deleted && v == valid-1:
 				ev = &users.UserDeleted{Reason: pick(r, deleteReasons)}
+			case len(bought) > 0 && bought[0].at.Before(times[k]):
+				ev = &users.PurchaseRecorded{OrderID: bought[0].order, TotalCents: bought[0].total}
+				bought = bought[1:]
 			default:
 				ev = activeUserEvent(r, state, first, num, times[k])
 			}

@@ -53,12 +53,22 @@ type UnassignRole struct {
 	Role string `json:"role"`
 }
 
-func (*CreateUser) userCommand()   {}
-func (*UpdateUser) userCommand()   {}
-func (*DeleteUser) userCommand()   {}
-func (*LogIn) userCommand()        {}
-func (*AssignRole) userCommand()   {}
-func (*UnassignRole) userCommand() {}
+// RecordPurchase records that the user bought an order (PurchaseRecorded):
+// an order process manager sends it to the order's customer when the order
+// ships. OrderID is required (at most MaxOrderIDLen bytes); TotalCents is the
+// order's total and must be >= 0.
+type RecordPurchase struct {
+	OrderID    string `json:"order_id"`
+	TotalCents int64  `json:"total_cents"`
+}
+
+func (*CreateUser) userCommand()     {}
+func (*UpdateUser) userCommand()     {}
+func (*DeleteUser) userCommand()     {}
+func (*LogIn) userCommand()          {}
+func (*AssignRole) userCommand()     {}
+func (*UnassignRole) userCommand()   {}
+func (*RecordPurchase) userCommand() {}
 
 // Commands encodes and decodes user commands as JSON objects whose "type"
 // field is the Go type name, e.g. {"type":"LogIn","at":"2024-05-01T12:00:00Z"}.
@@ -68,7 +78,8 @@ var Commands = codec.NewUnion[Command]().
 	MustRegister("DeleteUser", func() Command { return &DeleteUser{} }).
 	MustRegister("LogIn", func() Command { return &LogIn{} }).
 	MustRegister("AssignRole", func() Command { return &AssignRole{} }).
-	MustRegister("UnassignRole", func() Command { return &UnassignRole{} })
+	MustRegister("UnassignRole", func() Command { return &UnassignRole{} }).
+	MustRegister("RecordPurchase", func() Command { return &RecordPurchase{} })
 
 // Decide validates a command against the current user and returns the event
 // that carries it out, or an error wrapping ErrRejected that says why not.
@@ -78,9 +89,10 @@ var Commands = codec.NewUnion[Command]().
 // Each command maps to one event. Decide builds it and rejects the command
 // when Evolve would reject the event, with Evolve's rule as the reason, so
 // the rules live in one place (see Evolve): in particular a deleted user
-// cannot log in, be updated, get or lose roles; assigning a held role or
-// unassigning a missing one is rejected. On top of them, a command is
-// rejected when
+// cannot log in, be updated, get or lose roles, or record a purchase;
+// assigning a held role or unassigning a missing one is rejected, and so is
+// a purchase without an order id or with a negative total. On top of them,
+// a command is rejected when
 //   - it is not CreateUser and the user does not exist;
 //   - CreateUser targets a user that exists (even a deleted one);
 //   - DeleteUser targets a deleted user ("already deleted");
@@ -154,6 +166,11 @@ func Decide(u User, c Command) ([]Event, error) {
 			return nil, reject(nil, "%s: role is required", action)
 		}
 		return apply(u, action, &RoleUnassigned{Role: c.Role})
+	case *RecordPurchase:
+		if c == nil {
+			break
+		}
+		return apply(u, "cannot record purchase", &PurchaseRecorded{OrderID: c.OrderID, TotalCents: c.TotalCents})
 	}
 	return nil, reject(nil, "unsupported command %T", c)
 }

@@ -2,9 +2,11 @@ package users_test
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/eventfold/eventfold"
@@ -71,6 +73,12 @@ func TestDecideAccepted(t *testing.T) {
 			})},
 		{"delete without reason", []users.Event{created}, &users.DeleteUser{},
 			[]users.Event{&users.UserDeleted{}}, with(ada, func(u *users.User) { u.Deleted = true })},
+		{"record purchase", []users.Event{created}, &users.RecordPurchase{OrderID: "order-000001", TotalCents: 2599},
+			[]users.Event{bought1}, with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 1, 2599 })},
+		{"record second purchase", []users.Event{created, bought1}, &users.RecordPurchase{OrderID: "order-000002", TotalCents: 1000},
+			[]users.Event{bought2}, with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 2, 3599 })},
+		{"record free purchase", []users.Event{created}, &users.RecordPurchase{OrderID: "order-000003"},
+			[]users.Event{&users.PurchaseRecorded{OrderID: "order-000003"}}, with(ada, func(u *users.User) { u.Purchases = 1 })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events, after, err := decideAndFold(t, tc.history, tc.cmd)
@@ -129,8 +137,23 @@ func TestDecideRejected(t *testing.T) {
 		{"unassign missing role", live, &users.UnassignRole{Role: "admin"}, `cannot unassign role: user does not have role "admin"`},
 		{"unassign empty role", live, &users.UnassignRole{}, "cannot unassign role: role is required"},
 
+		{"record purchase of missing user", nil, &users.RecordPurchase{OrderID: "order-000001", TotalCents: 2599},
+			"cannot record purchase: user does not exist"},
+		{"a deleted user cannot record purchases", gone, &users.RecordPurchase{OrderID: "order-000001", TotalCents: 2599},
+			"cannot record purchase: user is deleted"},
+		{"record purchase without order id", live, &users.RecordPurchase{TotalCents: 2599},
+			"cannot record purchase: order_id is required"},
+		{"record purchase with too long order id", live, &users.RecordPurchase{OrderID: strings.Repeat("o", 200), TotalCents: 2599},
+			"cannot record purchase: order_id must be at most 128 bytes, got 200"},
+		{"record purchase with negative total", live, &users.RecordPurchase{OrderID: "order-000001", TotalCents: -2599},
+			"cannot record purchase: total_cents must be >= 0, got -2599"},
+		{"record purchase overflowing the lifetime total", []users.Event{created, &users.PurchaseRecorded{OrderID: "big", TotalCents: math.MaxInt64}},
+			&users.RecordPurchase{OrderID: "order-000001", TotalCents: 1},
+			"cannot record purchase: total_cents 1 would overflow lifetime_cents 9223372036854775807"},
+
 		{"nil command", live, nil, "unsupported command <nil>"},
 		{"typed nil command", live, (*users.LogIn)(nil), "unsupported command *users.LogIn"},
+		{"typed nil purchase", live, (*users.RecordPurchase)(nil), "unsupported command *users.RecordPurchase"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events, _, err := decideAndFold(t, tc.history, tc.cmd)
@@ -165,7 +188,7 @@ func TestDecideEventsAlwaysApply(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	oneOf := func(s ...string) string { return s[rng.IntN(len(s))] }
 	randomCommand := func() users.Command {
-		switch rng.IntN(9) {
+		switch rng.IntN(10) {
 		case 0:
 			return &users.CreateUser{Name: oneOf("", "Ada"), Email: oneOf("", "ada@example.com")}
 		case 1:
@@ -176,8 +199,11 @@ func TestDecideEventsAlwaysApply(t *testing.T) {
 			return &users.LogIn{At: oneOf("", "2024-01-01T10:00:00Z", "bad")}
 		case 5, 6:
 			return &users.AssignRole{Role: oneOf("", "admin", "editor")}
-		default:
+		case 7, 8:
 			return &users.UnassignRole{Role: oneOf("", "admin", "editor")}
+		default:
+			totals := []int64{-1, 0, 2599}
+			return &users.RecordPurchase{OrderID: oneOf("", "order-000001"), TotalCents: totals[rng.IntN(len(totals))]}
 		}
 	}
 	accepted, rejected := map[string]int{}, map[string]int{}
@@ -218,6 +244,8 @@ func TestCommandsRoundTrip(t *testing.T) {
 		{&users.LogIn{At: "2024-05-01T12:00:00Z"}, `{"type":"LogIn","at":"2024-05-01T12:00:00Z"}`},
 		{&users.AssignRole{Role: "admin"}, `{"type":"AssignRole","role":"admin"}`},
 		{&users.UnassignRole{Role: "admin"}, `{"type":"UnassignRole","role":"admin"}`},
+		{&users.RecordPurchase{OrderID: "order-000001", TotalCents: 2599}, `{"type":"RecordPurchase","order_id":"order-000001","total_cents":2599}`},
+		{&users.RecordPurchase{OrderID: "o"}, `{"type":"RecordPurchase","order_id":"o","total_cents":0}`},
 	}
 	seen := map[string]bool{}
 	for _, tc := range cases {
@@ -258,7 +286,7 @@ func TestEntityCommands(t *testing.T) {
 	if !typ.HasCommands() {
 		t.Fatal("users.Entity has no commands")
 	}
-	want := []string{"AssignRole", "CreateUser", "DeleteUser", "LogIn", "UnassignRole", "UpdateUser"}
+	want := []string{"AssignRole", "CreateUser", "DeleteUser", "LogIn", "RecordPurchase", "UnassignRole", "UpdateUser"}
 	if got := typ.CommandTypes(); !reflect.DeepEqual(got, want) {
 		t.Errorf("CommandTypes = %v, want %v", got, want)
 	}

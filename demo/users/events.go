@@ -41,12 +41,22 @@ type RoleUnassigned struct {
 	Role string `json:"role"`
 }
 
-func (*UserCreated) userEvent()    {}
-func (*UserUpdated) userEvent()    {}
-func (*UserDeleted) userEvent()    {}
-func (*UserLoggedIn) userEvent()   {}
-func (*RoleAssigned) userEvent()   {}
-func (*RoleUnassigned) userEvent() {}
+// PurchaseRecorded records that the user bought an order: OrderID is the
+// order's id (the orders entity key), TotalCents its total. It is what
+// RecordPurchase produces when one of the user's orders ships. OrderID is
+// required (at most MaxOrderIDLen bytes) and TotalCents must be >= 0.
+type PurchaseRecorded struct {
+	OrderID    string `json:"order_id"`
+	TotalCents int64  `json:"total_cents"`
+}
+
+func (*UserCreated) userEvent()      {}
+func (*UserUpdated) userEvent()      {}
+func (*UserDeleted) userEvent()      {}
+func (*UserLoggedIn) userEvent()     {}
+func (*RoleAssigned) userEvent()     {}
+func (*RoleUnassigned) userEvent()   {}
+func (*PurchaseRecorded) userEvent() {}
 
 // Events encodes and decodes user events as JSON objects whose "type" field
 // is the Go type name, e.g. {"type":"UserLoggedIn","at":"2024-05-01T12:00:00Z"}.
@@ -56,4 +66,5 @@ var Events = codec.NewUnion[Event]().
 	MustRegister("UserDeleted", func() Event { return &UserDeleted{} }).
 	MustRegister("UserLoggedIn", func() Event { return &UserLoggedIn{} }).
 	MustRegister("RoleAssigned", func() Event { return &RoleAssigned{} }).
-	MustRegister("RoleUnassigned", func() Event { return &RoleUnassigned{} })
+	MustRegister("RoleUnassigned", func() Event { return &RoleUnassigned{} }).
+	MustRegister("PurchaseRecorded", func() Event { return &PurchaseRecorded{} })

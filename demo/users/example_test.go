@@ -40,6 +40,7 @@ func ExampleDecide() {
 		`{"type":"LogIn","at":"2024-03-01T09:00:00Z"}`,
 		`{"type":"AssignRole","role":"admin"}`,
 		`{"type":"AssignRole","role":"admin"}`,
+		`{"type":"RecordPurchase","order_id":"order-000042","total_cents":2599}`,
 		`{"type":"DeleteUser","reason":"user request"}`,
 		`{"type":"LogIn","at":"2024-03-02T09:00:00Z"}`,
 	} {
@@ -63,6 +64,7 @@ func ExampleDecide() {
 	// {"type":"UserLoggedIn","at":"2024-03-01T09:00:00Z"}
 	// {"type":"RoleAssigned","role":"admin"}
 	// rejected: cannot assign role: user already has role "admin"
+	// {"type":"PurchaseRecorded","order_id":"order-000042","total_cents":2599}
 	// {"type":"UserDeleted","reason":"user request"}
 	// rejected: cannot log in: user is deleted
 }

@@ -3,6 +3,7 @@ package users
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -28,7 +29,14 @@ type User struct {
 	// Logins counts UserLoggedIn events; LastLogin is the At of the latest.
 	Logins    int    `json:"logins"`
 	LastLogin string `json:"last_login,omitempty"`
+	// Purchases counts PurchaseRecorded events; LifetimeCents is the sum
+	// of their TotalCents.
+	Purchases     int   `json:"purchases,omitempty"`
+	LifetimeCents int64 `json:"lifetime_cents,omitempty"`
 }
+
+// MaxOrderIDLen is the longest PurchaseRecorded.OrderID, in bytes.
+const MaxOrderIDLen = 128
 
 // Exists reports whether UserCreated has been applied (it requires an
 // email, and nothing can clear it).
@@ -56,12 +64,15 @@ var Entity = entity.Entity[User, Event]{
 //
 // Rules; breaking one returns an error wrapping ErrInvalidTransition:
 //   - UserCreated must come first, exactly once, with a name and an email.
-//   - A deleted user cannot be updated, log in, get or lose roles, or be
-//     deleted again.
+//   - A deleted user cannot be updated, log in, get or lose roles, record a
+//     purchase, or be deleted again.
 //   - UserUpdated must set the name, the email or both.
 //   - UserLoggedIn needs At in RFC 3339.
 //   - RoleAssigned needs a role the user does not hold; RoleUnassigned a role
 //     the user holds. Roles are non-empty.
+//   - PurchaseRecorded needs an order id of 1 to MaxOrderIDLen bytes and a
+//     total_cents >= 0 that keeps LifetimeCents within int64. It adds 1 to
+//     Purchases and total_cents to LifetimeCents.
 func Evolve(u User, e Event) (User, error) {
 	if _, first := e.(*UserCreated); !first {
 		if !u.Exists() {
@@ -144,6 +155,25 @@ func Evolve(u User, e Event) (User, error) {
 		if len(u.Roles) == 0 {
 			u.Roles = nil
 		}
+		return u, nil
+	case *PurchaseRecorded:
+		if e == nil {
+			break
+		}
+		if e.OrderID == "" {
+			return u, invalid(e, "order_id is required")
+		}
+		if len(e.OrderID) > MaxOrderIDLen {
+			return u, invalid(e, "order_id must be at most %d bytes, got %d", MaxOrderIDLen, len(e.OrderID))
+		}
+		if e.TotalCents < 0 {
+			return u, invalid(e, "total_cents must be >= 0, got %d", e.TotalCents)
+		}
+		if e.TotalCents > math.MaxInt64-u.LifetimeCents {
+			return u, invalid(e, "total_cents %d would overflow lifetime_cents %d", e.TotalCents, u.LifetimeCents)
+		}
+		u.Purchases++
+		u.LifetimeCents += e.TotalCents
 		return u, nil
 	}
 	return u, fmt.Errorf("%w: unsupported event %T (%v)", ErrInvalidTransition, e, e)

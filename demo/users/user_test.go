@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -32,6 +33,8 @@ var (
 	makeEditor = &users.RoleAssigned{Role: "editor"}
 	dropAdmin  = &users.RoleUnassigned{Role: "admin"}
 	deleted    = &users.UserDeleted{Reason: "user request"}
+	bought1    = &users.PurchaseRecorded{OrderID: "order-000001", TotalCents: 2599}
+	bought2    = &users.PurchaseRecorded{OrderID: "order-000002", TotalCents: 1000}
 )
 
 func TestEvolveValid(t *testing.T) {
@@ -70,6 +73,28 @@ func TestEvolveValid(t *testing.T) {
 			})},
 		{"delete without reason", []users.Event{created}, &users.UserDeleted{},
 			with(ada, func(u *users.User) { u.Deleted = true })},
+		{"first purchase", []users.Event{created}, bought1,
+			with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 1, 2599 })},
+		{"purchases add up", []users.Event{created, bought1}, bought2,
+			with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 2, 3599 })},
+		{"a free purchase counts", []users.Event{created}, &users.PurchaseRecorded{OrderID: "order-000003"},
+			with(ada, func(u *users.User) { u.Purchases = 1 })},
+		{"the same order again counts again", []users.Event{created, bought1}, bought1,
+			with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 2, 5198 })},
+		{"order id of the longest length", []users.Event{created},
+			&users.PurchaseRecorded{OrderID: strings.Repeat("o", users.MaxOrderIDLen), TotalCents: 1},
+			with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 1, 1 })},
+		{"lifetime up to the int64 limit", []users.Event{created, &users.PurchaseRecorded{OrderID: "big", TotalCents: math.MaxInt64 - 1}},
+			&users.PurchaseRecorded{OrderID: "one", TotalCents: 1},
+			with(ada, func(u *users.User) { u.Purchases, u.LifetimeCents = 2, math.MaxInt64 })},
+		{"purchase keeps logins and roles", []users.Event{created, login1, makeAdmin}, bought1,
+			with(ada, func(u *users.User) {
+				u.Logins, u.LastLogin, u.Roles, u.Purchases, u.LifetimeCents = 1, login1.At, []string{"admin"}, 1, 2599
+			})},
+		{"delete keeps purchases", []users.Event{created, bought1}, deleted,
+			with(ada, func(u *users.User) {
+				u.Deleted, u.DeleteReason, u.Purchases, u.LifetimeCents = true, "user request", 1, 2599
+			})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := fold(t, tc.history...)
@@ -117,9 +142,20 @@ func TestEvolveInvalid(t *testing.T) {
 		{"unassign role of deleted user", gone, dropAdmin, "user is deleted"},
 		{"delete twice", gone, deleted, "user is deleted"},
 
+		{"purchase before create", nil, bought1, "does not exist"},
+		{"purchase of deleted user", gone, bought1, "user is deleted"},
+		{"purchase without order id", []users.Event{created}, &users.PurchaseRecorded{TotalCents: 2599}, "order_id is required"},
+		{"purchase with too long order id", []users.Event{created},
+			&users.PurchaseRecorded{OrderID: strings.Repeat("o", users.MaxOrderIDLen+1), TotalCents: 2599}, "order_id must be at most 128 bytes, got 129"},
+		{"purchase with negative total", []users.Event{created}, &users.PurchaseRecorded{OrderID: "order-000001", TotalCents: -1},
+			"total_cents must be >= 0, got -1"},
+		{"purchase overflowing the lifetime total", []users.Event{created, &users.PurchaseRecorded{OrderID: "big", TotalCents: math.MaxInt64}},
+			&users.PurchaseRecorded{OrderID: "one", TotalCents: 1}, "would overflow lifetime_cents"},
+
 		{"nil event", []users.Event{created}, nil, "unsupported event"},
 		{"typed nil event", []users.Event{created}, (*users.UserLoggedIn)(nil), "unsupported event"},
 		{"typed nil create", nil, (*users.UserCreated)(nil), "unsupported event"},
+		{"typed nil purchase", []users.Event{created}, (*users.PurchaseRecorded)(nil), "unsupported event"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := fold(t, tc.history...)
@@ -164,6 +200,8 @@ func TestEventsRoundTrip(t *testing.T) {
 		{login1, `{"type":"UserLoggedIn","at":"2024-01-01T10:00:00Z"}`},
 		{makeAdmin, `{"type":"RoleAssigned","role":"admin"}`},
 		{dropAdmin, `{"type":"RoleUnassigned","role":"admin"}`},
+		{bought1, `{"type":"PurchaseRecorded","order_id":"order-000001","total_cents":2599}`},
+		{&users.PurchaseRecorded{OrderID: "o"}, `{"type":"PurchaseRecorded","order_id":"o","total_cents":0}`},
 	}
 	seen := map[string]bool{}
 	for _, tc := range cases {
@@ -205,6 +243,14 @@ func TestStateJSON(t *testing.T) {
 		{[]users.Event{created, makeEditor, makeAdmin, login1, deleted},
 			`{"name":"Ada Lovelace","email":"ada@example.com","deleted":true,"delete_reason":"user request",` +
 				`"roles":["admin","editor"],"logins":1,"last_login":"2024-01-01T10:00:00Z"}`},
+		{[]users.Event{created, bought1, bought2},
+			`{"name":"Ada Lovelace","email":"ada@example.com","logins":0,"purchases":2,"lifetime_cents":3599}`},
+		// A free purchase counts, and a zero lifetime total is omitted.
+		{[]users.Event{created, &users.PurchaseRecorded{OrderID: "order-000003"}},
+			`{"name":"Ada Lovelace","email":"ada@example.com","logins":0,"purchases":1}`},
+		{[]users.Event{created, makeAdmin, login1, bought1, deleted},
+			`{"name":"Ada Lovelace","email":"ada@example.com","deleted":true,"delete_reason":"user request",` +
+				`"roles":["admin"],"logins":1,"last_login":"2024-01-01T10:00:00Z","purchases":1,"lifetime_cents":2599}`},
 	} {
 		u := fold(t, tc.events...)
 		b, err := c.Encode(u)
@@ -242,7 +288,7 @@ func TestEntity(t *testing.T) {
 	if typ.Name() != "users" || typ.Topic() != "users-events" {
 		t.Errorf("name %q topic %q", typ.Name(), typ.Topic())
 	}
-	want := []string{"RoleAssigned", "RoleUnassigned", "UserCreated", "UserDeleted", "UserLoggedIn", "UserUpdated"}
+	want := []string{"PurchaseRecorded", "RoleAssigned", "RoleUnassigned", "UserCreated", "UserDeleted", "UserLoggedIn", "UserUpdated"}
 	if got := typ.EventTypes(); !reflect.DeepEqual(got, want) {
 		t.Errorf("EventTypes = %v, want %v", got, want)
 	}

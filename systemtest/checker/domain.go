@@ -52,6 +52,10 @@ type user struct {
 	Roles        []string `json:"roles,omitempty"`
 	Logins       int      `json:"logins"`
 	LastLogin    string   `json:"last_login,omitempty"`
+	// Purchases and LifetimeCents: the count and the sum of total_cents of
+	// the PurchaseRecorded events.
+	Purchases     int   `json:"purchases,omitempty"`
+	LifetimeCents int64 `json:"lifetime_cents,omitempty"`
 }
 
 type userEvent struct {
@@ -61,7 +65,13 @@ type userEvent struct {
 	Reason string `json:"reason"`
 	At     string `json:"at"`
 	Role   string `json:"role"`
+	// PurchaseRecorded
+	OrderID    string `json:"order_id"`
+	TotalCents int64  `json:"total_cents"`
 }
+
+// maxOrderID is the longest order id of a PurchaseRecorded, in bytes.
+const maxOrderID = 128
 
 var errRejected = errors.New("rejected")
 
@@ -173,7 +183,9 @@ func orderTotal(items []orderItem) int64 {
 
 // evolveUser: a user is created once (name and email); a deleted or
 // not-yet-created user takes nothing else; updates set at least one field;
-// logins carry an RFC 3339 time; roles are a sorted set.
+// logins carry an RFC 3339 time; roles are a sorted set; a purchase has an
+// order id of 1 to 128 bytes and a total >= 0 that keeps the lifetime sum
+// within int64.
 func evolveUser(u user, e userEvent) (user, error) {
 	exists := u.Email != ""
 	if e.Type != "UserCreated" && (!exists || u.Deleted) {
@@ -225,6 +237,13 @@ func evolveUser(u user, e userEvent) (user, error) {
 			}
 		}
 		u.Roles = roles
+		return u, nil
+	case "PurchaseRecorded":
+		if e.OrderID == "" || len(e.OrderID) > maxOrderID || e.TotalCents < 0 || u.LifetimeCents+e.TotalCents < u.LifetimeCents {
+			return u, errRejected
+		}
+		u.Purchases++
+		u.LifetimeCents += e.TotalCents
 		return u, nil
 	}
 	return u, errRejected

@@ -2,6 +2,8 @@ package checker
 
 import (
 	"fmt"
+	"math"
+	"strings"
 	"testing"
 )
 
@@ -155,5 +157,80 @@ func TestFoldOrders(t *testing.T) {
 	want := `{"status":"shipped","customer_id":"c1","created_at":"2024-01-01T00:00:00Z","items":[{"sku":"A","quantity":1,"price_cents":5},{"sku":"B","quantity":3,"price_cents":100}],"total_cents":305,"approved_by":"ana","carrier":"DHL","tracking_number":"T1"}`
 	if e.Version != 6 || e.Offset != 11 || !sameJSON(e.State, []byte(want)) {
 		t.Errorf("version %d offset %d state %s\nwant version 6 offset 11 state %s", e.Version, e.Offset, e.State, want)
+	}
+}
+
+// The PurchaseRecorded rules, on their edges: each record applied or not,
+// and the state JSON byte for byte what eventfold's users state encodes to
+// (the same field names, order and omitempty: see demo/users'
+// TestStateJSON, whose last case is the second one here).
+func TestFoldUserPurchases(t *testing.T) {
+	const ada = `{"type":"UserCreated","name":"Ada Lovelace","email":"ada@example.com"}`
+	buy := func(order string, total int64) string {
+		return fmt.Sprintf(`{"type":"PurchaseRecorded","order_id":%q,"total_cents":%d}`, order, total)
+	}
+	cases := []struct {
+		name   string
+		values []string
+		// applied[i]: whether values[i] applies.
+		applied []bool
+		state   string
+	}{
+		{"rules",
+			[]string{
+				buy("order-000001", 2599), // before creation
+				ada,
+				buy("order-000001", 2599),
+				buy("", 5),                       // no order id
+				buy(strings.Repeat("o", 129), 5), // order id too long
+				buy(strings.Repeat("o", 128), 1),
+				buy("order-000002", -1), // negative total
+				buy("order-000002", 0),  // free: counts, adds nothing
+				buy("big", math.MaxInt64),
+				buy("order-000002", 1000), // the same order again counts again
+				`{"type":"UserDeleted","reason":"user request"}`,
+				buy("order-000003", 1), // deleted
+				`{"type":"PurchaseRecorded","order_id":"order-000003","total_cents":"1"}`,
+			},
+			[]bool{false, true, true, false, false, true, false, true, false, true, true, false, false},
+			`{"name":"Ada Lovelace","email":"ada@example.com","deleted":true,"delete_reason":"user request","logins":0,"purchases":4,"lifetime_cents":3600}`},
+		{"with the other fields",
+			[]string{ada, `{"type":"RoleAssigned","role":"admin"}`, `{"type":"UserLoggedIn","at":"2024-01-01T10:00:00Z"}`,
+				buy("order-000001", 2599), `{"type":"UserDeleted","reason":"user request"}`},
+			[]bool{true, true, true, true, true},
+			`{"name":"Ada Lovelace","email":"ada@example.com","deleted":true,"delete_reason":"user request",` +
+				`"roles":["admin"],"logins":1,"last_login":"2024-01-01T10:00:00Z","purchases":1,"lifetime_cents":2599}`},
+		{"lifetime up to the int64 limit and no further",
+			[]string{ada, buy("big", math.MaxInt64-1), buy("one", 1), buy("free", 0), buy("one more", 1)},
+			[]bool{true, true, true, true, false},
+			fmt.Sprintf(`{"name":"Ada Lovelace","email":"ada@example.com","logins":0,"purchases":3,"lifetime_cents":%d}`, int64(math.MaxInt64))},
+		{"a free purchase only: lifetime_cents omitted",
+			[]string{ada, buy("order-000003", 0)},
+			[]bool{true, true},
+			`{"name":"Ada Lovelace","email":"ada@example.com","logins":0,"purchases":1}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var recs []Record
+			for i, v := range c.values {
+				recs = append(recs, rec(int64(i), v, ""))
+			}
+			f, err := FoldTopics(map[string][]Record{"users": recs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := f.Entities["users"]["u1"]
+			if len(e.Events) != len(c.values) {
+				t.Fatalf("%d events folded, want %d", len(e.Events), len(c.values))
+			}
+			for i, ev := range e.Events {
+				if ev.Applied != c.applied[i] {
+					t.Errorf("record %d %s: applied %v, want %v", i, c.values[i], ev.Applied, c.applied[i])
+				}
+			}
+			if string(e.State) != c.state {
+				t.Errorf("state\n%s\nwant\n%s", e.State, c.state)
+			}
+		})
 	}
 }

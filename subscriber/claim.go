@@ -94,6 +94,7 @@ func (c *claim) run() error {
 	c.hctx = hctx
 	c.win = newWindow(c.cl.InitialOffset())
 	c.progress = make(chan struct{}, 1)
+	c.s.setLag(c.typ.Name(), c.partition, 0) // listed from the start
 
 	flushEvery := time.NewTicker(c.s.r.cfg.commitInterval)
 	defer flushEvery.Stop()
@@ -498,11 +499,13 @@ func (c *claim) flush(ctx context.Context) bool {
 			return false
 		}
 	}
+	hwm := max(c.hwm, c.cl.HighWaterMarkOffset())
 	if point < 0 {
-		return true // nothing read yet
+		// Nothing read yet, and no committed offset: all of it is behind.
+		c.s.setLag(c.typ.Name(), c.partition, max(hwm, 0))
+		return true
 	}
 	c.sess.MarkOffset(c.topic, c.partition, point, "")
-	hwm := max(c.hwm, c.cl.HighWaterMarkOffset())
 	c.s.r.metrics.lag.WithLabelValues(c.s.s.Name, c.typ.Name(), strconv.Itoa(int(c.partition))).Set(float64(max(hwm-point, 0)))
 	c.s.setLag(c.typ.Name(), c.partition, max(hwm-point, 0))
 	return true

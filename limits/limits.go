@@ -62,4 +62,9 @@ const (
 
 	// HTTPHeaderBytes bounds a request's headers (431 past it).
 	HTTPHeaderBytes = 64 << 10
+
+	// SubscriberOpenEvents bounds the events of one partition a subscriber
+	// has read and not yet done (handled or dead-lettered): past it the
+	// partition waits for its handlers.
+	SubscriberOpenEvents = 4096
 )

@@ -175,7 +175,7 @@ func TestSubscribersUnderKill9(t *testing.T) {
 	}
 	waitReady(t, 90*time.Second, nodes...)
 
-	events, shipped, cents, shippedOrders := shopData(seed, 2000, 16000)
+	events, shipped, cents, shippedOrders := shopData(seed, 2000, 19500)
 	pr, err := kafka.NewProducer(brokers, saramaConfig(), kafka.FNV1a)
 	if err != nil {
 		t.Fatal(err)

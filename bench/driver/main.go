@@ -303,6 +303,7 @@ func run(ctx context.Context, c config) error {
 	}
 	e.rep.Profiles = analyseProfiles(e.rep.Folds)
 	md := e.rep.markdown()
+	md += keptSections(c.out)
 	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -651,4 +652,21 @@ func waitCluster(ctx context.Context, nodes []*child, n int, timeout time.Durati
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// keptMarker starts the part of results.md that other benchmarks write
+// (go run ./bench/subscribers): the driver keeps it as it is.
+const keptMarker = "<!-- kept by the driver: sections written by other benchmarks -->"
+
+// keptSections returns the kept part of the report at path, if any.
+func keptSections(path string) string {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	i := strings.Index(string(old), keptMarker)
+	if i < 0 {
+		return ""
+	}
+	return "\n" + string(old[i:])
 }

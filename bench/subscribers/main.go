@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,8 +55,22 @@ func main() {
 	entities := flag.Int("entities", 20_000, "demo entities")
 	partitions := flag.Int("partitions", 12, "partitions of the events topics")
 	concurrency := flag.Int("concurrency", 16, "keys handled at once (Subscriber.Concurrency)")
-	handlers := flag.String("handlers", "noop,webhook", "handlers to measure")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	handlers := flag.String("handlers", "none,noop,webhook", "handlers to measure (none: the fold alone)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "subscribers:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "subscribers:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var rows []result
 	for _, h := range strings.Split(*handlers, ",") {
 		r, err := measure(h, *events, *entities, *partitions, *concurrency)
@@ -70,6 +85,10 @@ func main() {
 	fmt.Println("| handler | events | partitions | concurrency | delivered | deliveries/s (node start → all delivered) | fold caught up s | all delivered s | process CPU s |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
+		if r.handler == "none" {
+			fmt.Printf("| none (the fold alone) | %d | %d | — | — | — | %.1f | — | %.1f |\n", r.events, r.partition, r.foldSeconds, r.cpuSeconds)
+			continue
+		}
 		fmt.Printf("| %s | %d | %d | %d | %d | **%.0f** | %.1f | %.1f | %.1f |\n", r.handler, r.events, r.partition, r.concurrency,
 			r.delivered, float64(r.events)/r.deliverSeconds, r.foldSeconds, r.deliverSeconds, r.cpuSeconds)
 	}
@@ -120,6 +139,7 @@ func measure(handler string, events, entities, partitions, concurrency int) (res
 		}
 	}
 	switch handler {
+	case "none": // the fold alone, for comparison
 	case "noop":
 		h = subscriber.HandlerFunc(func(_ context.Context, d subscriber.Delivery) error { count(d); return nil })
 	case "webhook":
@@ -150,7 +170,11 @@ func measure(handler string, events, entities, partitions, concurrency int) (res
 			return nil
 		})
 	default:
-		return res, fmt.Errorf("unknown handler %q (noop, webhook)", handler)
+		return res, fmt.Errorf("unknown handler %q (none, noop, webhook)", handler)
+	}
+	var subs []subscriber.Subscriber
+	if h != nil {
+		subs = []subscriber.Subscriber{{Name: "bench", Entities: []string{"orders", "users"}, Handler: h, Concurrency: concurrency}}
 	}
 	dir, err := os.MkdirTemp("", "eventfold-bench-subscribers-")
 	if err != nil {
@@ -161,7 +185,7 @@ func measure(handler string, events, entities, partitions, concurrency int) (res
 	n, err := node.New(node.Config{
 		Brokers: brokers, Entities: demo.Entities(), DataDir: dir, HTTPAddr: "127.0.0.1:0", Partitions: int32(partitions),
 		Sarama: sc, Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Subscribers: []subscriber.Subscriber{{Name: "bench", Entities: []string{"orders", "users"}, Handler: h, Concurrency: concurrency}},
+		Subscribers: subs,
 	})
 	if err != nil {
 		return res, err
@@ -171,7 +195,7 @@ func measure(handler string, events, entities, partitions, concurrency int) (res
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	foldDone := time.Duration(0)
-	for delivered.Load() < int64(res.events) {
+	for h != nil && delivered.Load() < int64(res.events) {
 		select {
 		case err := <-done:
 			return res, fmt.Errorf("node stopped: %v", err)

@@ -50,6 +50,7 @@ type claim struct {
 	win      *window
 	progress chan struct{} // a worker finished an item
 	queued   atomic.Int64  // items enqueued and not finished
+	stop     chan struct{} // closed when the partition is leaving: start no other attempt
 
 	mu     sync.Mutex
 	acked  map[string][]byte // envelope per key as of its done deliveries
@@ -89,6 +90,7 @@ func (c *claim) run() error {
 	c.hctx = hctx
 	c.win = newWindow(c.cl.InitialOffset())
 	c.progress = make(chan struct{}, 1)
+	c.stop = make(chan struct{})
 	c.s.setLag(c.typ.Name(), c.partition, 0) // listed from the start
 
 	flushEvery := time.NewTicker(c.s.r.cfg.commitInterval)
@@ -153,8 +155,12 @@ read:
 // read as far as limits.SubscriberOpenEvents allows and no further.
 func (c *claim) messages() <-chan *sarama.ConsumerMessage { return c.cl.Messages() }
 
-// drain waits up to the drain timeout for the items in flight.
+// drain lets the items being handled finish (up to the drain timeout)
+// and starts no other: those are the next owner's, which delivers them
+// from the committed offset. Cutting a delivery off in the middle would
+// have it delivered twice.
 func (c *claim) drain() {
+	close(c.stop)
 	deadline := time.NewTimer(c.s.r.cfg.drainTimeout)
 	defer deadline.Stop()
 	for {
@@ -422,6 +428,14 @@ func (c *claim) work(key string) {
 			c.signal()
 			return
 		}
+		if c.leaving() {
+			// Left to the next owner, with the rest of the key's queue.
+			c.addQueued(-int64(len(q.items)))
+			delete(c.queues, key)
+			c.mu.Unlock()
+			c.signal()
+			return
+		}
 		it := q.items[0]
 		q.items = q.items[1:]
 		c.mu.Unlock()
@@ -437,6 +451,15 @@ func (c *claim) work(key string) {
 		}
 		c.addQueued(-1)
 		c.complete(it)
+	}
+}
+
+func (c *claim) leaving() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -462,7 +485,7 @@ func (c *claim) signal() {
 // context ended first.
 func (c *claim) handle(it item) bool {
 	for _, d := range it.deliveries {
-		if !c.s.deliver(c.hctx, d) {
+		if !c.s.deliver(c.hctx, c.stop, d) {
 			return false
 		}
 	}

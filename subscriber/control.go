@@ -79,6 +79,9 @@ func (r *Runner) Pause(ctx context.Context, name string, paused bool) error {
 	if s == nil {
 		return fmt.Errorf("%w: no subscriber %q", eventfold.ErrNotFound, name)
 	}
+	if !r.runsAny() {
+		return fmt.Errorf("%w: this node runs no subscriber (serve --subscribers); ask a node that runs %s (GET /v1/subscribers says which)", eventfold.ErrInvalid, name)
+	}
 	select {
 	case <-r.started:
 	case <-ctx.Done():
@@ -110,8 +113,9 @@ func (s *sub) setPaused(p bool) {
 	s.log.Info("subscriber paused state changed", slog.Bool("paused", p))
 }
 
-// waitResumed blocks while the subscriber is paused; false if ctx ended.
-func (s *sub) waitResumed(ctx context.Context) bool {
+// waitResumed blocks while the subscriber is paused; false if ctx ended
+// or stop was closed.
+func (s *sub) waitResumed(ctx context.Context, stop <-chan struct{}) bool {
 	for {
 		s.mu.Lock()
 		paused, ch := s.paused, s.resumed
@@ -122,6 +126,8 @@ func (s *sub) waitResumed(ctx context.Context) bool {
 		select {
 		case <-ch:
 		case <-ctx.Done():
+			return false
+		case <-stop:
 			return false
 		}
 	}

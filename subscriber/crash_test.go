@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/eventfoldtest"
+	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/subscriber"
 )
 
@@ -131,20 +132,29 @@ func readLog(t *testing.T, path string) []logged {
 	return out
 }
 
+// crashScenario appends a scenario, runs the child in mode killed four
+// times (each after 150 more deliveries) and once to the end, and returns
+// what it logged.
+func crashScenario(t *testing.T, mode string, seed uint64) (*eventfoldtest.Kafka, []kafka.Record, map[string][]want, []logged) {
+	t.Helper()
+	k := eventfoldtest.NewKafka(t, 1)
+	ensureTopics(t, k.Brokers)
+	recs, wants := scenario(60, 25, seed)
+	produce(t, k.Brokers, recs)
+	log := filepath.Join(t.TempDir(), "deliveries")
+	app := "crash-" + mode
+	for range 4 {
+		crashRun(t, k.Brokers, app, mode, log, 150)
+	}
+	crashRun(t, k.Brokers, app, mode, log, 0)
+	return k, recs, wants, readLog(t, log)
+}
+
 func TestKill9AtLeastOnceDeliversEverythingWithTheSameState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
-	k := eventfoldtest.NewKafka(t, 1)
-	ensureTopics(t, k.Brokers)
-	recs, wants := scenario(60, 25, 4)
-	produce(t, k.Brokers, recs)
-	log := filepath.Join(t.TempDir(), "deliveries")
-	for range 4 {
-		crashRun(t, k.Brokers, "crash-alo", "at-least-once", log, 150)
-	}
-	crashRun(t, k.Brokers, "crash-alo", "at-least-once", log, 0)
-	got := readLog(t, log)
+	_, recs, wants, got := crashScenario(t, "at-least-once", 4)
 	first := map[string]logged{}
 	var ds []subscriber.Delivery
 	again := 0
@@ -170,18 +180,10 @@ func TestKill9AtMostOnceNeverDeliversTwice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes")
 	}
-	k := eventfoldtest.NewKafka(t, 1)
-	ensureTopics(t, k.Brokers)
-	recs, wants := scenario(60, 25, 5)
-	produce(t, k.Brokers, recs)
-	log := filepath.Join(t.TempDir(), "deliveries")
-	for range 4 {
-		crashRun(t, k.Brokers, "crash-amo", "at-most-once", log, 150)
-	}
-	crashRun(t, k.Brokers, "crash-amo", "at-most-once", log, 0)
+	k, recs, wants, logs := crashScenario(t, "at-most-once", 5)
 	got := map[string][]subscriber.Delivery{}
 	seen := map[string]int{}
-	for _, l := range readLog(t, log) {
+	for _, l := range logs {
 		seen[l.EventID]++
 		if seen[l.EventID] == 2 {
 			t.Errorf("%s delivered twice at most once", l.EventID)

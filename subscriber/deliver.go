@@ -27,17 +27,26 @@ const (
 const ReasonHandler = "handler"
 
 // deliver hands d to the handler until it succeeds or has used its
-// attempts, then dead-letters it. false means ctx ended first: the
-// delivery is not done.
-func (s *sub) deliver(ctx context.Context, d Delivery) bool {
+// attempts, then dead-letters it. false means ctx ended, or stop was
+// closed before an attempt began: the delivery is not done. An attempt
+// that has begun is not cut off by stop, only by ctx.
+func (s *sub) deliver(ctx context.Context, stop <-chan struct{}, d Delivery) bool {
 	for attempt := 1; ; attempt++ {
-		if !s.waitResumed(ctx) {
+		if !s.waitResumed(ctx, stop) {
 			return false
 		}
 		select {
 		case s.sem <- struct{}{}:
 		case <-ctx.Done():
 			return false
+		case <-stop:
+			return false
+		}
+		select {
+		case <-stop: // both were ready: leaving wins
+			<-s.sem
+			return false
+		default:
 		}
 		d.Attempt = attempt
 		err := s.attempt(ctx, d)
@@ -64,6 +73,8 @@ func (s *sub) deliver(ctx context.Context, d Delivery) bool {
 			slog.Duration("wait", wait), slog.String("error", truncate(err.Error(), 512)))
 		select {
 		case <-ctx.Done():
+			return false
+		case <-stop:
 			return false
 		case <-time.After(wait):
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -265,4 +266,52 @@ func TestAtLeastOnceRedeliversWhatWasInFlightWithTheSameState(t *testing.T) {
 		}
 	}
 	t.Logf("%d events, %d delivered again after 4 restarts", len(recs), again)
+}
+
+// Start FromNow: nothing appended before the subscriber first ran is
+// delivered, and what comes after carries the state folded from the very
+// first event; a restart does not move the start.
+func TestFromNowDeliversOnlyNewEventsWithTheWholeState(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	ensureTopics(t, k.Brokers)
+	var old []kafka.Record
+	for i := range 40 {
+		old = append(old, plain(fmt.Sprintf("k%d", i%8), 1))
+	}
+	produce(t, k.Brokers, old) // each of the 8 keys at sum 5, version 5
+	var rec recorder
+	sub := subscriber.Subscriber{Name: "late", Entities: []string{"counters"}, Start: subscriber.FromNow,
+		Handler: subscriber.HandlerFunc(func(_ context.Context, d subscriber.Delivery) error { rec.add(d); return nil })}
+	r := start(t, k.Brokers, "fromnow", []subscriber.Subscriber{sub})
+	waitStatus(t, r, "late", func(s subscriber.Status) error {
+		if len(s.Partitions["counters"]) != 4 || s.Lag != 0 {
+			return fmt.Errorf("partitions %v lag %d", s.Partitions, s.Lag)
+		}
+		return nil
+	})
+	produce(t, k.Brokers, []kafka.Record{plain("k0", 10), plain("k9", 3)})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		if n := len(rec.snapshot()); n != 2 {
+			return fmt.Errorf("%d deliveries, want 2", n)
+		}
+		return nil
+	})
+	r.stop(t)
+	produce(t, k.Brokers, []kafka.Record{plain("k0", 100)})
+	start(t, k.Brokers, "fromnow", []subscriber.Subscriber{sub})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		if n := len(rec.snapshot()); n != 3 {
+			return fmt.Errorf("%d deliveries, want 3", n)
+		}
+		return nil
+	})
+	var got []string
+	for _, d := range rec.snapshot() {
+		got = append(got, fmt.Sprintf("%s v%d %s", d.ID, d.Version, d.State))
+	}
+	slices.Sort(got[:2]) // two keys: either order
+	want := []string{`k0 v6 {"sum":15,"count":6}`, `k9 v1 {"sum":3,"count":1}`, `k0 v7 {"sum":115,"count":7}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("deliveries %q, want %q", got, want)
+	}
 }

@@ -3,11 +3,15 @@ package subscriber_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/demo/purchases"
 	"github.com/eventfold/eventfold/eventfoldtest"
@@ -169,4 +173,44 @@ func TestPauseAndResumeOverHTTP(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A node that declares subscribers but runs none (serve's default) shows
+// them, refuses to pause them, and creates none of their topics.
+func TestANodeThatRunsNoSubscriberShowsThemAndTouchesNothing(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	c := eventfoldtest.StartNodes(t, k, 1, demo.Entities(), func(cfg *node.Config) {
+		cfg.Subscribers = []subscriber.Subscriber{purchases.Subscriber()}
+		cfg.RunSubscribers = []string{}
+	})
+	ctx := eventfoldtest.Context(t, time.Minute)
+	n := c.Nodes()[0]
+	raw, err := n.Client.Subscribers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sts []subscriber.Status
+	if err := json.Unmarshal(raw, &sts); err != nil {
+		t.Fatal(err)
+	}
+	if len(sts) != 1 || sts[0].Name != "purchases" || sts[0].Runs {
+		t.Errorf("status %s, want purchases, not run here", raw)
+	}
+	if err := n.Client.PauseSubscriber(ctx, "purchases", true); !errors.Is(err, eventfold.ErrInvalid) {
+		t.Errorf("pause on a node that runs none: %v, want invalid", err)
+	}
+	adm, err := sarama.NewClusterAdmin(k.Brokers, eventfoldtest.SaramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	topics, err := adm.ListTopics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range topics {
+		if strings.Contains(name, "-sub-") || strings.HasSuffix(name, "-subscribers") {
+			t.Errorf("topic %s created by a node that runs no subscriber", name)
+		}
+	}
 }

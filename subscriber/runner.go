@@ -193,6 +193,16 @@ func (r *Runner) EnsureTopics(ctx context.Context, create bool) error {
 	return nil
 }
 
+// runsAny says whether this node runs at least one subscriber.
+func (r *Runner) runsAny() bool {
+	for _, s := range r.subs {
+		if s.runs {
+			return true
+		}
+	}
+	return false
+}
+
 // followed are the entity types some subscriber follows.
 func (r *Runner) followed() []*entity.Type {
 	var out []*entity.Type
@@ -211,8 +221,8 @@ func (r *Runner) followed() []*entity.Type {
 // Run ensures the topics, follows the control topic and runs the selected
 // subscribers until ctx is cancelled or one fails for good.
 func (r *Runner) Run(ctx context.Context) error {
-	if len(r.subs) == 0 {
-		close(r.started)
+	if !r.runsAny() {
+		// Declared, not run here: nothing to read or write.
 		<-ctx.Done()
 		return nil
 	}

@@ -17,12 +17,18 @@ import (
 // faults while the stream is flowing).
 func produceDemo(t *testing.T, app string, acks *checker.AckLog, seed int64, entities, events, batch int, between func(done int)) {
 	t.Helper()
+	produceEvents(t, app, acks, demo.Generate(seed, entities, events), batch, between)
+}
+
+// produceEvents appends events to app's topics in batches, records every
+// acknowledged write in acks, and calls between after each batch.
+func produceEvents(t *testing.T, app string, acks *checker.AckLog, all []demo.Event, batch int, between func(done int)) {
+	t.Helper()
 	pr, err := kafka.NewProducer(brokers, saramaConfig(), kafka.FNV1a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	all := demo.Generate(seed, entities, events)
 	ctx := ctxFor(t, 10*time.Minute)
 	for i := 0; i < len(all); i += batch {
 		end := min(i+batch, len(all))

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventfold/eventfold/bench/internal/cputime"
 )
 
 // sample is what the benchmark reads around a measurement to explain its
@@ -27,7 +29,7 @@ const (
 func takeSample() sample {
 	ms := []metrics.Sample{{Name: metricSched}, {Name: metricGC}}
 	metrics.Read(ms)
-	s := sample{procCPU: processCPU(), machineBusy: machineBusy()}
+	s := sample{procCPU: cputime.Process(), machineBusy: machineBusy()}
 	if ms[0].Value.Kind() == metrics.KindFloat64Histogram {
 		h := ms[0].Value.Float64Histogram()
 		s.sched = &metrics.Float64Histogram{Counts: append([]uint64(nil), h.Counts...), Buckets: h.Buckets}

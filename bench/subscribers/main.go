@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/eventfold/eventfold/bench/internal/cputime"
 	"github.com/eventfold/eventfold/demo"
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/node"
@@ -190,7 +191,7 @@ func measure(handler string, events, entities, partitions, concurrency int) (res
 	if err != nil {
 		return res, err
 	}
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -216,7 +217,7 @@ func measure(handler string, events, entities, partitions, concurrency int) (res
 		time.Sleep(50 * time.Millisecond)
 	}
 	res.foldSeconds = foldDone.Seconds()
-	res.cpuSeconds = (processCPU() - cpu0).Seconds()
+	res.cpuSeconds = (cputime.Process() - cpu0).Seconds()
 	res.delivered = delivered.Load()
 	cancel()
 	<-done

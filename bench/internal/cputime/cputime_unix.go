@@ -1,14 +1,15 @@
 //go:build unix
 
-package main
+// Package cputime reads the CPU time the benchmark's own process used.
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the user + system CPU time this process has used.
-func processCPU() time.Duration {
+// Process is the user + system CPU time this process has used.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/cluster"
+	"github.com/eventfold/eventfold/console"
 	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/internal/run"
@@ -95,6 +97,9 @@ type Config struct {
 	RunSubscribers []string
 	// SubscriberOptions are appended to the options the node derives.
 	SubscriberOptions []subscriber.Option
+	// NoConsole turns off the ops console at /ui/ (package console): static
+	// files that read and write through the API with the user's token.
+	NoConsole bool
 }
 
 // Node is a running eventfold node.
@@ -400,6 +405,10 @@ func (n *Node) Run(ctx context.Context) error {
 		metrics = n.api.Require(interactive.ScopeAdmin, metrics)
 	}
 	mux.Handle("/metrics", metrics)
+	if !n.cfg.NoConsole {
+		mux.Handle(console.Prefix, console.Handler())
+		mux.Handle(strings.TrimSuffix(console.Prefix, "/"), http.RedirectHandler(console.Prefix, http.StatusMovedPermanently))
+	}
 	mux.Handle("/", n.api.Handler())
 	srv := &http.Server{
 		Handler:           mux,

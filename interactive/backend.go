@@ -24,6 +24,9 @@ type Backend struct {
 	Producer Producer
 	// Subscribers are the node's side-effect handlers; nil: none.
 	Subscribers Subscribers
+	// Lag is the fold's lag on the owned partitions (GET /v1/cluster);
+	// nil on a node that owns none.
+	Lag LagReporter
 }
 
 // Catalog is what every node knows of its entity types, owner or not.
@@ -64,4 +67,14 @@ type Historian interface {
 // Producer appends records; kafka.Producer implements it.
 type Producer interface {
 	Send(ctx context.Context, r kafka.Record) (kafka.Position, error)
+}
+
+// LagReporter tells how far the fold is behind on the partitions this
+// node owns.
+type LagReporter interface {
+	// Lags returns, for each partition of entityName this node owns, how
+	// many records of its events topic lie past the last one delivered to
+	// the fold (0: caught up). A partition is missing until a record of it
+	// has been delivered since it was assigned.
+	Lags(entityName string) map[int32]int64
 }

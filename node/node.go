@@ -187,7 +187,7 @@ func (n *Node) build() error {
 		}
 		n.proc, n.catalog = proc, proc
 		backend.Catalog, backend.Standby = proc, proc
-		backend.Owner, backend.Commander, backend.Historian = proc, proc, proc
+		backend.Owner, backend.Commander, backend.Historian, backend.Lag = proc, proc, proc, proc
 	} else {
 		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithSettings(n.settings))
 		if err != nil {

@@ -281,6 +281,24 @@ const (
 	ReasonCommand Reason = "command"
 )
 
+// Dead-letter record headers: why an event was not applied and where it
+// came from. processor/deadletter.go writes them (its Header* constants
+// are these), the subscribers' dead letters reuse them, and the API's
+// GET /v1/deadletters/{entity} reads them.
+const (
+	DeadLetterHeaderError           = "eventfold-error"
+	DeadLetterHeaderReason          = "eventfold-reason"
+	DeadLetterHeaderEventType       = "eventfold-event-type"
+	DeadLetterHeaderSourceTopic     = "eventfold-source-topic"
+	DeadLetterHeaderSourcePartition = "eventfold-source-partition"
+	DeadLetterHeaderSourceOffset    = "eventfold-source-offset"
+	// DeadLetterHeaderValueOmitted carries the size of an event too large
+	// to be copied into its dead letter; the source headers say where it is.
+	DeadLetterHeaderValueOmitted = "eventfold-value-omitted"
+	// DeadLetterHeaderKeyOmitted likewise for a key over limits.IDBytes.
+	DeadLetterHeaderKeyOmitted = "eventfold-key-omitted"
+)
+
 // FoldError is why an event was not applied.
 type FoldError struct {
 	Reason Reason

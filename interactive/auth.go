@@ -218,3 +218,32 @@ func (s *Server) require(scope Scope, next http.Handler) http.Handler {
 
 // Require is require for handlers outside the API (node's /metrics).
 func (s *Server) Require(scope Scope, next http.Handler) http.Handler { return s.require(scope, next) }
+
+// WhoAmIResponse is the body of GET /v1/whoami: what the caller's
+// credentials allow.
+type WhoAmIResponse struct {
+	Scope string `json:"scope"` // read, write or admin
+	// Auth is false when the API takes no tokens: anyone who reaches it
+	// may do everything (scope admin).
+	Auth bool `json:"auth"`
+}
+
+// whoami handles GET /v1/whoami (an ops console shows itself read-only
+// for a read token).
+func (s *Server) whoami(r *http.Request) (any, error) {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return nil, err
+	}
+	if !s.auth.enabled() {
+		return WhoAmIResponse{Scope: ScopeAdmin.String(), Auth: false}, nil
+	}
+	got, ok := r.Context().Value(scopeKey{}).(Scope)
+	if !ok {
+		// /v1 checks the credentials first; should a route skip that, check here.
+		var err error
+		if got, err = s.auth.scope(r); err != nil {
+			return nil, err
+		}
+	}
+	return WhoAmIResponse{Scope: got.String(), Auth: true}, nil
+}

@@ -24,6 +24,12 @@ type Backend struct {
 	Producer Producer
 	// Subscribers are the node's side-effect handlers; nil: none.
 	Subscribers Subscribers
+	// Lag is the fold's lag on the owned partitions (GET /v1/cluster);
+	// nil on a node that owns none.
+	Lag LagReporter
+	// Records reads topics by offset (GET /v1/deadletters/{entity});
+	// nil: that route answers 503.
+	Records RecordReader
 }
 
 // Catalog is what every node knows of its entity types, owner or not.
@@ -64,4 +70,27 @@ type Historian interface {
 // Producer appends records; kafka.Producer implements it.
 type Producer interface {
 	Send(ctx context.Context, r kafka.Record) (kafka.Position, error)
+}
+
+// LagReporter tells how far the fold is behind on the partitions this
+// node owns.
+type LagReporter interface {
+	// Lags returns, for each partition of entityName this node owns, how
+	// many records of its events topic lie past the last one delivered to
+	// the fold (0: caught up). A partition is missing until a record of it
+	// has been delivered since it was assigned.
+	Lags(entityName string) map[int32]int64
+}
+
+// RecordReader reads records of a topic by offset; *kafka.Fetcher
+// implements it.
+type RecordReader interface {
+	// Partitions lists the topic's partitions, in order; a topic that does
+	// not exist is an error wrapping sarama.ErrUnknownTopicOrPartition.
+	Partitions(topic string) ([]int32, error)
+	HighWaterMark(topic string, partition int32) (int64, error)
+	// ReadFrom is kafka.Fetcher.ReadFrom: the records of one partition
+	// from offset up to the high-water mark, until fn returns false; fn
+	// copies what it keeps.
+	ReadFrom(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, fn func(kafka.Fetched) bool) (next, hwm int64, err error)
 }

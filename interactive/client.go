@@ -140,6 +140,48 @@ func (c *Client) Cluster(ctx context.Context) (ClusterResponse, error) {
 	return out, decodeBody(resp, &out)
 }
 
+// ClusterPartitions returns the whole cluster's partition map, gathered
+// by the node from every member (GET /v1/cluster/partitions).
+func (c *Client) ClusterPartitions(ctx context.Context) (PartitionsResponse, error) {
+	var out PartitionsResponse
+	return out, c.getJSON(ctx, "/v1/cluster/partitions", &out)
+}
+
+// DeadLetters returns a page of entity's dead letters (GET
+// /v1/deadletters/{entity}): after is the previous page's Next ("" for the
+// first page), limit at most limits.DeadLetterPageItems (0: the server's
+// default).
+func (c *Client) DeadLetters(ctx context.Context, entityName, after string, limit int) (DeadLettersResponse, error) {
+	var out DeadLettersResponse
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", fmt.Sprint(limit))
+	}
+	path := "/v1/deadletters/" + seg(entityName)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return out, c.getJSON(ctx, path, &out)
+}
+
+// WhoAmI returns what the client's token allows (GET /v1/whoami).
+func (c *Client) WhoAmI(ctx context.Context) (WhoAmIResponse, error) {
+	var out WhoAmIResponse
+	return out, c.getJSON(ctx, "/v1/whoami", &out)
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return decodeBody(resp, v)
+}
+
 func (c *Client) do(ctx context.Context, method, path string, body []byte, headers ...map[string]string) (*http.Response, error) {
 	var r io.Reader
 	if body != nil {

@@ -22,9 +22,16 @@ type EntityLayout struct {
 	Owners     map[int32]string `json:"owners"`
 	Assigned   []int32          `json:"assigned"`  // owned by this node
 	Recovered  []int32          `json:"recovered"` // open and recovered on this node (owned or standby)
+	// Lag is, for the partitions this node owns, the records of the events
+	// topic past the last one its fold was given (absent for a partition
+	// idle since it was assigned, and on a node that owns none).
+	Lag map[int32]int64 `json:"lag,omitempty"`
 }
 
-func (s *Server) cluster(*http.Request) (any, error) {
+func (s *Server) cluster(*http.Request) (any, error) { return s.clusterResponse(), nil }
+
+// clusterResponse is this node's GET /v1/cluster answer.
+func (s *Server) clusterResponse() ClusterResponse {
 	snap := s.own.Snapshot()
 	out := ClusterResponse{Self: s.self, Entities: map[string]EntityLayout{}, Revision: snap.Revision, RefreshedAt: snap.Time}
 	for _, m := range snap.Members {
@@ -41,13 +48,18 @@ func (s *Server) cluster(*http.Request) (any, error) {
 		if s.b.Owner != nil {
 			assigned = s.b.Owner.Assigned(name)
 		}
+		var lag map[int32]int64
+		if s.b.Lag != nil {
+			lag = s.b.Lag.Lags(name)
+		}
 		out.Entities[name] = EntityLayout{
 			Partitions: s.b.Catalog.Partitions(name),
 			Stable:     snap.Stable[name],
 			Owners:     snap.Owners[name],
 			Assigned:   assigned,
 			Recovered:  sorted(s.b.Catalog.RecoveredPartitions(name)),
+			Lag:        lag,
 		}
 	}
-	return out, nil
+	return out
 }

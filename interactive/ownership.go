@@ -26,10 +26,11 @@ type Ownership struct {
 	logger   *slog.Logger
 	secret   []byte // nil: members unsigned
 
-	snap    atomic.Pointer[Snapshot]
-	kick    chan struct{}
-	changes atomic.Int64
-	errors  atomic.Int64
+	snap       atomic.Pointer[Snapshot]
+	rebalances atomic.Pointer[[]Rebalance] // the last maxRebalances, oldest first
+	kick       chan struct{}
+	changes    atomic.Int64
+	errors     atomic.Int64
 
 	mu     sync.Mutex // serialises refreshes and owns admin
 	admin  sarama.ClusterAdmin
@@ -224,9 +225,72 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 	if !sameOwners(prev.Owners, next.Owners) {
 		next.Revision++
 		o.changes.Add(1)
+		if r := rebalance(prev, next); r.Moved > 0 {
+			// (An entity type whose group was first seen unstable changes
+			// the map's shape, not an owner.)
+			o.remember(r)
+		}
 	}
 	o.snap.Store(next)
 	return nil
+}
+
+// maxRebalances is how many ownership changes Rebalances keeps.
+const maxRebalances = 20
+
+// Rebalance is one change of the partition owners, as this node saw it.
+type Rebalance struct {
+	At       time.Time `json:"at"`       // when this node read the new map
+	Revision int64     `json:"revision"` // the Snapshot's revision after it
+	Moved    int       `json:"moved"`    // partitions (of all entity types) whose owner changed
+	Members  []string  `json:"members"`  // the processor members after it, sorted
+}
+
+// Rebalances returns the last changes of the partition owners this node
+// saw (at most 20), oldest first. The first one of a node is the map as it
+// first read it.
+func (o *Ownership) Rebalances() []Rebalance {
+	if r := o.rebalances.Load(); r != nil {
+		return slices.Clone(*r)
+	}
+	return []Rebalance{}
+}
+
+// remember adds r to the ring. Refreshes are serialised (o.mu).
+func (o *Ownership) remember(r Rebalance) {
+	var out []Rebalance
+	if prev := o.rebalances.Load(); prev != nil {
+		out = *prev
+	}
+	if len(out) >= maxRebalances {
+		out = out[len(out)-maxRebalances+1:]
+	}
+	out = append(slices.Clone(out), r)
+	o.rebalances.Store(&out)
+}
+
+// rebalance describes the change from prev to next.
+func rebalance(prev, next *Snapshot) Rebalance {
+	r := Rebalance{At: next.Time, Revision: next.Revision, Members: make([]string, 0, len(next.Members))}
+	for e, owners := range next.Owners {
+		for p, id := range owners {
+			if prev.Owners[e][p] != id {
+				r.Moved++
+			}
+		}
+	}
+	for e, owners := range prev.Owners {
+		for p := range owners {
+			if _, ok := next.Owners[e][p]; !ok {
+				r.Moved++
+			}
+		}
+	}
+	for id := range next.Members {
+		r.Members = append(r.Members, id)
+	}
+	slices.Sort(r.Members)
+	return r
 }
 
 // decodeGroupMember reads what another member of a group published: its

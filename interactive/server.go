@@ -27,6 +27,10 @@ const (
 	HeaderStandby = "Eventfold-Standby"
 )
 
+// reservedEntity is the first path segment of a route with the shape of
+// an entity read (GET /v1/{entity}/{id}): no entity type may have it.
+const reservedEntity = "deadletters"
+
 // Server is the HTTP API of one node.
 type Server struct {
 	b       Backend
@@ -62,6 +66,9 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	if len(cfg.tokens) > 0 && len(cfg.secret) == 0 {
 		return nil, fmt.Errorf("interactive: %w: tokens need a cluster secret (WithClusterSecret): forwards between nodes authenticate with it, never with a client's token", eventfold.ErrInvalid)
 	}
+	if _, ok := b.Catalog.Type(reservedEntity); ok {
+		return nil, fmt.Errorf("interactive: %w: an entity type may not be called %q: GET /v1/%s/{entity} would shadow its reads", eventfold.ErrInvalid, reservedEntity, reservedEntity)
+	}
 	if cfg.maxBody > limits.EventBytes {
 		return nil, fmt.Errorf("interactive: %w: max body %d bytes is above limits.EventBytes (%d): such an event cannot be produced", eventfold.ErrInvalid, cfg.maxBody, limits.EventBytes)
 	}
@@ -94,7 +101,12 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	v1.Use(func(next http.Handler) http.Handler { return s.require(ScopeRead, next) })
 	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
 	v1.Handle("/openapi.yaml", s.wrap(openAPI)).Methods(http.MethodGet)
-	// Before the entity routes: "subscribers" is not an entity type here.
+	v1.Handle("/whoami", s.wrap(s.whoami)).Methods(http.MethodGet)
+	// Before the entity routes: "subscribers", "cluster" and "deadletters"
+	// are not entity types here (New refuses an entity type "deadletters";
+	// the id "partitions" of an entity type "cluster" is shadowed).
+	v1.Handle("/cluster/partitions", s.wrap(s.clusterPartitions)).Methods(http.MethodGet)
+	v1.Handle("/deadletters/{entity}", s.wrap(s.deadLetters)).Methods(http.MethodGet)
 	v1.Handle("/subscribers", s.wrap(s.subscribers)).Methods(http.MethodGet)
 	v1.Handle("/subscribers/{name}/{action:pause|resume}", s.require(ScopeAdmin, s.wrap(s.pauseSubscriber))).Methods(http.MethodPost)
 	v1.Handle("/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
@@ -109,7 +121,8 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	methodNotAllowed := s.wrap(func(*http.Request) (any, error) { return nil, errMethodNotAllowed })
 	// Explicit fallbacks: mux reports a method mismatch as not found once a
 	// NotFoundHandler is set.
-	for _, path := range []string{"/cluster", "/openapi.yaml", "/subscribers", "/subscribers/{name}/{action:pause|resume}", "/{entity}/{id}", "/{entity}/{id}/events", "/{entity}/{id}/commands"} {
+	for _, path := range []string{"/cluster", "/openapi.yaml", "/whoami", "/cluster/partitions", "/deadletters/{entity}",
+		"/subscribers", "/subscribers/{name}/{action:pause|resume}", "/{entity}/{id}", "/{entity}/{id}/events", "/{entity}/{id}/commands"} {
 		v1.Handle(path, methodNotAllowed)
 	}
 	s.handler = r

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -122,6 +123,20 @@ func detach(r Fetched) Fetched {
 
 // fetchFrom returns the records of one fetch at offset (a batch or more).
 func (f *Fetcher) fetchFrom(topic string, partition int32, offset int64, maxBytes int32) ([]Fetched, error) {
+	fr, err := f.fetch(topic, partition, offset, maxBytes)
+	return fr.records, err
+}
+
+// fetched is what one fetch returned.
+type fetched struct {
+	records []Fetched // of the data batches, control batches left out
+	end     int64     // the offset after the last batch, control ones too; -1: none
+	hwm     int64     // the partition's high-water mark
+}
+
+// fetch makes one fetch at offset. An offset out of the partition's range
+// is an error wrapping sarama.ErrOffsetOutOfRange, at once (no retry).
+func (f *Fetcher) fetch(topic string, partition int32, offset int64, maxBytes int32) (fetched, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -145,25 +160,118 @@ func (f *Fetcher) fetchFrom(topic string, partition int32, offset int64, maxByte
 			lastErr = fmt.Errorf("no block for %s/%d", topic, partition)
 			continue
 		}
+		if block.Err == sarama.ErrOffsetOutOfRange {
+			return fetched{}, fmt.Errorf("kafka: fetch %s/%d at %d: %w", topic, partition, offset, block.Err)
+		}
 		if block.Err != sarama.ErrNoError {
 			lastErr = block.Err
 			continue
 		}
-		var out []Fetched
+		out := fetched{end: -1, hwm: block.HighWaterMarkOffset}
 		for _, rs := range block.RecordsSet {
 			if rs == nil || rs.RecordBatch == nil {
 				continue
 			}
 			b := rs.RecordBatch
+			out.end = max(out.end, b.FirstOffset+int64(b.LastOffsetDelta)+1)
+			if b.Control {
+				continue // a transaction marker, no record of anyone's
+			}
 			for _, r := range b.Records {
 				ts := b.FirstTimestamp.Add(r.TimestampDelta)
 				if b.LogAppendTime {
 					ts = b.MaxTimestamp
 				}
-				out = append(out, Fetched{Partition: partition, Offset: b.FirstOffset + r.OffsetDelta, Timestamp: ts, Key: r.Key, Value: r.Value, Headers: r.Headers})
+				out.records = append(out.records, Fetched{Partition: partition, Offset: b.FirstOffset + r.OffsetDelta, Timestamp: ts, Key: r.Key, Value: r.Value, Headers: r.Headers})
 			}
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("kafka: fetch %s/%d at %d: %w", topic, partition, offset, lastErr)
+	return fetched{}, fmt.Errorf("kafka: fetch %s/%d at %d: %w", topic, partition, offset, lastErr)
+}
+
+// Partitions returns the partitions of topic, in order. A topic that does
+// not exist is an error wrapping sarama.ErrUnknownTopicOrPartition.
+func (f *Fetcher) Partitions(topic string) ([]int32, error) {
+	ps, err := f.client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: partitions of %s: %w", topic, err)
+	}
+	ps = slices.Clone(ps)
+	slices.Sort(ps)
+	return ps, nil
+}
+
+// HighWaterMark returns the offset the next record of topic/partition
+// will get.
+func (f *Fetcher) HighWaterMark(topic string, partition int32) (int64, error) {
+	hwm, err := f.client.GetOffset(topic, partition, sarama.OffsetNewest)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: high-water mark of %s/%d: %w", topic, partition, err)
+	}
+	return hwm, nil
+}
+
+// ReadFrom calls fn with the records of topic/partition from offset on, in
+// offset order, until fn returns false or the high-water mark that its
+// first fetch found is reached (records appended meanwhile wait for the
+// next call): a bounded read. maxBytes bounds each fetch response as in
+// FetchOffsets. An offset before the partition's first (deleted by
+// retention) reads from its first; an offset past the high-water mark
+// reads nothing.
+//
+// It returns where to go on: the offset of the record fn refused, else
+// the high-water mark (offsets below it that hold no record, such as
+// transaction markers, are passed over); and the high-water mark.
+//
+// The records passed to fn are slices of the fetch response, not copies
+// (unlike EachOffset's): fn copies what it keeps.
+func (f *Fetcher) ReadFrom(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, fn func(Fetched) bool) (next, hwm int64, err error) {
+	hwm = -1
+	for hwm < 0 || offset < hwm {
+		if err := ctx.Err(); err != nil {
+			return offset, hwm, err
+		}
+		fr, err := f.fetch(topic, partition, offset, maxBytes)
+		if errors.Is(err, sarama.ErrOffsetOutOfRange) {
+			oldest, oerr := f.client.GetOffset(topic, partition, sarama.OffsetOldest)
+			newest, nerr := f.client.GetOffset(topic, partition, sarama.OffsetNewest)
+			switch {
+			case oerr != nil || nerr != nil:
+				return offset, hwm, fmt.Errorf("kafka: offsets of %s/%d: %w", topic, partition, errors.Join(oerr, nerr))
+			case offset < oldest:
+				offset = oldest
+				continue
+			case offset >= newest:
+				if hwm < 0 {
+					hwm = newest
+				}
+				return min(offset, hwm), hwm, nil
+			}
+			return offset, hwm, err
+		}
+		if err != nil {
+			return offset, hwm, err
+		}
+		if hwm < 0 {
+			hwm = fr.hwm
+		}
+		start := offset
+		for _, r := range fr.records {
+			if r.Offset < offset {
+				continue // the start of the batch holding offset
+			}
+			if r.Offset >= hwm {
+				return hwm, hwm, nil
+			}
+			if !fn(r) {
+				return r.Offset, hwm, nil
+			}
+			offset = r.Offset + 1
+		}
+		if offset = max(offset, fr.end); offset == start && offset < hwm {
+			return offset, hwm, fmt.Errorf("kafka: %s/%d: a fetch at %d below the high-water mark %d returned nothing", topic, partition, offset, hwm)
+		}
+	}
+	return min(offset, hwm), hwm, nil
 }

@@ -67,4 +67,19 @@ const (
 	// has read and not yet done (handled or dead-lettered): past it the
 	// partition waits for its handlers.
 	SubscriberOpenEvents = 4096
+
+	// DeadLetterPageItems bounds ?limit= of GET /v1/deadletters/{entity}.
+	DeadLetterPageItems = 500
+
+	// DeadLetterPageBytes bounds the dead letters' keys, values and
+	// headers (as stored, before DeadLetterValueBytes cuts the values) of
+	// one page of GET /v1/deadletters/{entity}: the page ends early
+	// (always at least one) and "next" continues. It bounds both the
+	// answer and what the node reads from Kafka for it.
+	DeadLetterPageBytes = 1 << 20
+
+	// DeadLetterValueBytes is the most of one dead letter's value that
+	// GET /v1/deadletters/{entity} shows; a longer one is cut and marked
+	// value_truncated.
+	DeadLetterValueBytes = 4 << 10
 )

@@ -118,6 +118,8 @@ type Node struct {
 	logger    *slog.Logger
 	producer  *kafka.Producer
 	producerM sync.Mutex
+	fetcher   *kafka.Fetcher // reads the dead letters; connected on first use
+	fetcherM  sync.Mutex
 	// prodMetrics counts appends; shared with the processor's producer.
 	prodMetrics *kafka.ProducerMetrics
 }
@@ -181,7 +183,7 @@ func (n *Node) build() error {
 	// The roles the API serves: a processor owns partitions and fills them
 	// all; a replica only keeps copies, so the API sends owner work
 	// (current reads, commands, history) to the owners. Both append.
-	backend := interactive.Backend{Producer: lazyProducer{n}}
+	backend := interactive.Backend{Producer: lazyProducer{n}, Records: lazyFetcher{n}}
 	if len(cfg.Subscribers) > 0 {
 		backend.Subscribers = nodeSubscribers{n}
 	}
@@ -192,7 +194,7 @@ func (n *Node) build() error {
 		}
 		n.proc, n.catalog = proc, proc
 		backend.Catalog, backend.Standby = proc, proc
-		backend.Owner, backend.Commander, backend.Historian = proc, proc, proc
+		backend.Owner, backend.Commander, backend.Historian, backend.Lag = proc, proc, proc, proc
 	} else {
 		v, err := view.New(cfg.Brokers, cfg.Entities, view.WithSettings(n.settings))
 		if err != nil {
@@ -396,6 +398,47 @@ func (n *Node) getProducer() (*kafka.Producer, error) {
 	return n.producer, nil
 }
 
+// lazyFetcher reads topics by offset for the API (the dead letters),
+// connecting on first use.
+type lazyFetcher struct{ n *Node }
+
+func (l lazyFetcher) get() (*kafka.Fetcher, error) {
+	l.n.fetcherM.Lock()
+	defer l.n.fetcherM.Unlock()
+	if l.n.fetcher == nil {
+		f, err := kafka.NewFetcher(l.n.cfg.Brokers, l.n.cfg.Sarama)
+		if err != nil {
+			return nil, err
+		}
+		l.n.fetcher = f
+	}
+	return l.n.fetcher, nil
+}
+
+func (l lazyFetcher) Partitions(topic string) ([]int32, error) {
+	f, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return f.Partitions(topic)
+}
+
+func (l lazyFetcher) HighWaterMark(topic string, partition int32) (int64, error) {
+	f, err := l.get()
+	if err != nil {
+		return 0, err
+	}
+	return f.HighWaterMark(topic, partition)
+}
+
+func (l lazyFetcher) ReadFrom(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, fn func(kafka.Fetched) bool) (int64, int64, error) {
+	f, err := l.get()
+	if err != nil {
+		return offset, -1, err
+	}
+	return f.ReadFrom(ctx, topic, partition, offset, maxBytes, fn)
+}
+
 // Run serves and folds until ctx is cancelled, then shuts down gracefully:
 // the HTTP server drains, the processor leaves its groups and commits.
 func (n *Node) Run(ctx context.Context) error {
@@ -466,6 +509,11 @@ func (n *Node) Run(ctx context.Context) error {
 		n.producer.Close()
 	}
 	n.producerM.Unlock()
+	n.fetcherM.Lock()
+	if n.fetcher != nil {
+		n.fetcher.Close()
+	}
+	n.fetcherM.Unlock()
 	n.logger.Info("node stopped")
 	return err
 }

@@ -16,19 +16,21 @@ import (
 	"github.com/eventfold/eventfold/limits"
 )
 
-// Dead-letter record headers: why the event was not applied and where it came from.
+// Dead-letter record headers: why the event was not applied and where it
+// came from. They are defined once, in package entity, where the API's
+// dead-letter route reads them too.
 const (
-	HeaderError           = "eventfold-error"
-	HeaderReason          = "eventfold-reason"
-	HeaderEventType       = "eventfold-event-type"
-	HeaderSourceTopic     = "eventfold-source-topic"
-	HeaderSourcePartition = "eventfold-source-partition"
-	HeaderSourceOffset    = "eventfold-source-offset"
+	HeaderError           = entity.DeadLetterHeaderError
+	HeaderReason          = entity.DeadLetterHeaderReason
+	HeaderEventType       = entity.DeadLetterHeaderEventType
+	HeaderSourceTopic     = entity.DeadLetterHeaderSourceTopic
+	HeaderSourcePartition = entity.DeadLetterHeaderSourcePartition
+	HeaderSourceOffset    = entity.DeadLetterHeaderSourceOffset
 	// HeaderValueOmitted carries the size of an event too large to be
 	// copied into its dead letter; the source headers say where it is.
-	HeaderValueOmitted = "eventfold-value-omitted"
+	HeaderValueOmitted = entity.DeadLetterHeaderValueOmitted
 	// HeaderKeyOmitted likewise for a key over limits.IDBytes.
-	HeaderKeyOmitted = "eventfold-key-omitted"
+	HeaderKeyOmitted = entity.DeadLetterHeaderKeyOmitted
 )
 
 // deadLetter sends an event that cannot be applied to the dead-letter topic,

@@ -97,6 +97,27 @@ func (p *Processor) Assigned(entityName string) []int32 {
 	return sortedKeys(rt.assigned)
 }
 
+// Lags returns, for each partition of entity this node owns, how many
+// records of its events topic lie past the last one delivered to the fold
+// (the high-water mark then, minus that offset, minus one; 0: caught up).
+// A partition is missing until a record of it has been delivered since
+// it was assigned (an idle partition).
+func (p *Processor) Lags(entityName string) map[int32]int64 {
+	rt, ok := p.byName[entityName]
+	if !ok {
+		return nil
+	}
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	out := make(map[int32]int64, len(rt.lag))
+	for part, lag := range rt.lag {
+		if rt.assigned[part] {
+			out[part] = lag
+		}
+	}
+	return out
+}
+
 // RecoveredPartitions returns the partitions of entity with an open,
 // recovered table on this node (owned or hot standby).
 func (p *Processor) RecoveredPartitions(entityName string) []int32 {

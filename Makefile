@@ -20,6 +20,8 @@ vet:
 
 test: vet
 	$(GO) run ./mutate -check
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "$$EVENTFOLD_CHROMIUM" ] || \
+		echo "NOTE: no Chromium found: the console's browser tests (console/) are SKIPPED. apt-get install chromium (.ci/run does)."
 	$(GO) test $(TESTFLAGS) ./...
 
 test-short: vet

@@ -16,6 +16,7 @@ import (
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/node"
+	"github.com/eventfold/eventfold/subscriber"
 )
 
 // The console's tests drive a real Chromium (Debian's chromium package)
@@ -81,7 +82,7 @@ func waitText(t *testing.T, ctx context.Context, sel, want string) {
 	t.Helper()
 	eventfoldtest.Eventually(t, 30*time.Second, func() error {
 		if got := text(t, ctx, sel); !strings.Contains(got, want) {
-			return fmt.Errorf("%s shows %q, want %q in it", sel, short(got), want)
+			return fmt.Errorf("%s shows %q, want %q in it (page: %q, status: %q)", sel, short(got), want, short(text(t, ctx, "main")), text(t, ctx, "#status"))
 		}
 		return nil
 	})
@@ -157,7 +158,12 @@ func seedOrder42(t *testing.T, cl *interactive.Client) {
 func TestConsolePages(t *testing.T) {
 	ctx := browser(t)
 	k := eventfoldtest.NewKafka(t, 1)
-	c := eventfoldtest.StartNodes(t, k, 1, demo.Entities(), func(cfg *node.Config) { cfg.HotStandby = true })
+	audit := subscriber.Subscriber{Name: "audit", Entities: []string{"orders"},
+		Handler: subscriber.HandlerFunc(func(context.Context, subscriber.Delivery) error { return nil })}
+	c := eventfoldtest.StartNodes(t, k, 1, demo.Entities(), func(cfg *node.Config) {
+		cfg.HotStandby = true
+		cfg.Subscribers = []subscriber.Subscriber{audit}
+	})
 	n1 := c.Nodes()[0]
 	seedOrder42(t, n1.Client)
 	ui := n1.URL() + "/ui/"
@@ -175,6 +181,14 @@ func TestConsolePages(t *testing.T) {
 		waitText(t, ctx, "#partitions-orders tbody", "node-2")
 		waitText(t, ctx, "#members", "node-2")
 		waitText(t, ctx, "#rebalances", "node-2")
+		waitText(t, ctx, "#subscribers", "audit")
+		// Lag is live: events after the rebalance give their partitions a number.
+		for i := range 24 {
+			if _, err := n1.Client.Append(eventfoldtest.Context(t, 10*time.Second), "orders", fmt.Sprint("o-", i), []byte(`{"type":"OrderCreated","customer_id":"c"}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitText(t, ctx, "#partitions-orders td.lag", "0")
 		screenshot(t, ctx, "console-cluster")
 	})
 
@@ -255,7 +269,7 @@ func TestConsoleAsksForATokenAndIsReadOnlyWithARead(t *testing.T) {
 		}
 		return nil
 	})
-	run(t, ctx, chromedp.SetValue(chromedp.CSS("#token-input"), "reader-token-0123456789"), chromedp.Submit(chromedp.CSS("#token-form")))
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#token-input"), "reader-token-0123456789"), chromedp.Click(chromedp.CSS("#token-form button")))
 	waitText(t, ctx, "#who", "token scope: read")
 	waitText(t, ctx, "#entity-state", `"quantity": 6`)
 	waitText(t, ctx, "#read-only", "Read-only")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -321,6 +322,34 @@ func TestDeadLettersPageThroughEachOnce(t *testing.T) {
 	t.Logf("%d dead letters in %d pages", len(want), pages)
 	if min := (len(want) + 1) / 2; pages < min {
 		t.Errorf("%d pages for %d dead letters two by two", pages, len(want))
+	}
+
+	// ?key= keeps one entity's dead letters, across as many pages as the
+	// bytes bound makes.
+	var mine []interactive.DeadLetter
+	for after := ""; ; {
+		var page interactive.DeadLettersResponse
+		u := n.URL() + "/v1/deadletters/orders?limit=500&key=o-3"
+		if after != "" {
+			u += "&after=" + url.QueryEscape(after)
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("?key=o-3: %d %v", resp.StatusCode, err)
+		}
+		mine = append(mine, page.DeadLetters...)
+		if page.Next == nil {
+			break
+		}
+		after = *page.Next
+	}
+	if len(mine) != 1 || mine[0].Key != "o-3" || mine[0].Reason != string(entity.ReasonEvolve) {
+		t.Errorf("?key=o-3: %+v, want its one evolve dead letter", mine)
 	}
 
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

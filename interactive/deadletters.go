@@ -65,7 +65,7 @@ type DeadLetter struct {
 }
 
 // Query parameters of GET /v1/deadletters/{entity}.
-var deadLetterParams = []string{"after", "limit"}
+var deadLetterParams = []string{"after", "limit", "key"}
 
 // defaultDeadLetterPage is the page size without ?limit=.
 const defaultDeadLetterPage = 100
@@ -105,6 +105,12 @@ func (s *Server) deadLetters(r *http.Request) (any, error) {
 			return nil, err
 		}
 	}
+	key := q.Get("key") // only this entity's dead letters (a page may then hold none and still have a next)
+	if q.Has("key") {
+		if err := validateID(key); err != nil {
+			return nil, err
+		}
+	}
 	topic := typ.DeadLetterTopic()
 	out := DeadLettersResponse{Entity: entityName, Topic: topic, DeadLetters: []DeadLetter{}, Limit: limit}
 	if s.b.Records == nil {
@@ -139,6 +145,11 @@ func (s *Server) deadLetters(r *http.Request) (any, error) {
 			next[p], hwm, err = s.b.Records.ReadFrom(ctx, topic, p, next[p], limits.DeadLetterPageBytes, func(rec kafka.Fetched) bool {
 				if full() {
 					return false
+				}
+				if key != "" && string(rec.Key) != key {
+					// Read, so it counts against the page's bytes.
+					used += len(rec.Key) + len(rec.Value)
+					return true
 				}
 				dl, size := deadLetter(rec)
 				out.DeadLetters = append(out.DeadLetters, dl)

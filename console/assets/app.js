@@ -89,7 +89,8 @@ async function renderCluster() {
         el("td", {class: "owner"}, p.owner || "—"),
         el("td", {}, (p.standbys || []).join(", ")),
         el("td", {}, (p.replicas || []).join(", ")),
-        el("td", {class: "num lag"}, p.lag === undefined || p.lag === null ? "" : p.lag)))));
+        el("td", {class: "num lag", title: p.lag === undefined || p.lag === null ? "no record since the partition was assigned (or the owner did not answer)" : null},
+          p.lag === undefined || p.lag === null ? "—" : p.lag)))));
   }
   out.push(el("h2", {}, "Recent rebalances"));
   const rb = (parts.rebalances || []).slice().reverse();
@@ -101,7 +102,7 @@ async function renderCluster() {
     el("tr", {"data-subscriber": s.name}, el("td", {}, s.name), el("td", {}, (s.entities || []).join(", ")), el("td", {}, s.mode),
       el("td", {}, s.runs ? "yes" : "no"), el("td", {class: s.paused ? "bad" : ""}, s.paused ? "paused" : "no"),
       el("td", {}, Object.entries(s.partitions || {}).map(([k, v]) => k + ": " + v.join(",")).join("; ")),
-      el("td", {class: "num"}, s.lag), el("td", {class: "num"}, s.delivered), el("td", {class: "num"}, s.retried), el("td", {class: "num"}, s.dead_lettered)))))
+      el("td", {class: "num"}, s.lag), el("td", {class: "num"}, s.delivered), el("td", {class: "num"}, s.retried), el("td", {class: "num"}, s.dead_lettered))))
     : el("p", {class: "muted"}, "no subscribers declared"));
   setMain(...out);
   status("cluster as seen by this node at " + new Date().toLocaleTimeString());
@@ -146,7 +147,11 @@ async function reasons(typ, id) {
     let after = "";
     for (let i = 0; i < 20; i++) {
       const page = await api("v1/deadletters/" + seg(typ) + "?limit=500&key=" + seg(id) + (after ? "&after=" + seg(after) : ""));
-      for (const d of page.items || []) out[d.source_partition + "/" + d.source_offset] = d.reason + (d.error ? ": " + d.error : "");
+      for (const d of page.dead_letters || []) {
+        // The error usually starts with the reason already.
+        const err = d.error || "";
+        out[d.source_partition + "/" + d.source_offset] = err.startsWith(d.reason + ":") ? err : d.reason + (err ? ": " + err : "");
+      }
       if (!page.next) break;
       after = page.next;
     }
@@ -272,7 +277,7 @@ async function renderDeadLetters(typ, after) {
   const pick = el("select", {id: "dlq-type", "aria-label": "entity type"}, types.map(t => el("option", {value: t, selected: t === typ}, t)));
   pick.addEventListener("change", () => { location.hash = "#/deadletters/" + seg(pick.value); });
   const page = await api("v1/deadletters/" + seg(typ) + "?limit=50" + (after ? "&after=" + seg(after) : ""));
-  const rows = (page.items || []).map(d => el("tr", {"data-source": d.source_partition + "/" + d.source_offset},
+  const rows = (page.dead_letters || []).map(d => el("tr", {"data-source": d.source_partition + "/" + d.source_offset},
     el("td", {class: "num"}, d.partition + "/" + d.offset), el("td", {}, d.key), el("td", {class: "reason"}, d.reason),
     el("td", {}, d.event_type || ""), el("td", {class: "num"}, (d.source_topic || "") + " " + d.source_partition + "/" + d.source_offset),
     el("td", {}, d.error || ""), el("td", {}, (d.value || "") + (d.value_truncated ? " …" : ""))));

@@ -191,7 +191,7 @@ func deadLetter(rec kafka.Fetched) (DeadLetter, int) {
 			continue // the first of a repeated header counts
 		}
 		seen[k] = true
-		v := clip(strings.ToValidUTF8(string(h.Value[:min(len(h.Value), deadLetterHeaderBytes+4)]), "\uFFFD"), deadLetterHeaderBytes)
+		v := limits.Truncate(strings.ToValidUTF8(string(h.Value[:min(len(h.Value), deadLetterHeaderBytes+4)]), "\uFFFD"), deadLetterHeaderBytes)
 		switch k {
 		case entity.DeadLetterHeaderReason:
 			dl.Reason = v

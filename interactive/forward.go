@@ -90,7 +90,6 @@ func (s *Server) forward(r *http.Request, to Member, o forwardOpts) (any, error)
 		cancel()
 		return nil, err
 	}
-	req.Header.Set(HeaderHop, s.self.ID)
 	if standby {
 		req.Header.Set(HeaderStandby, "1")
 	}
@@ -99,11 +98,7 @@ func (s *Server) forward(r *http.Request, to Member, o forwardOpts) (any, error)
 			req.Header.Set(h, v)
 		}
 	}
-	if s.auth.secret != nil {
-		// Signed with the cluster secret; no client token ever leaves
-		// this node, and the target checks that a node of the cluster sent it.
-		req.Header.Set(HeaderPeer, s.auth.signPeer(s.self.ID, req.Method, req.URL.RequestURI(), time.Now()))
-	}
+	s.fromPeer(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		cancel()
@@ -198,4 +193,14 @@ func (rl *relay) respond(w http.ResponseWriter) {
 func dialFailed(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// fromPeer marks req as sent by this node to another (never forwarded
+// again) and signs it with the cluster secret: no client token ever leaves
+// this node, and the target checks that a node of the cluster sent it.
+func (s *Server) fromPeer(req *http.Request) {
+	req.Header.Set(HeaderHop, s.self.ID)
+	if s.auth.secret != nil {
+		req.Header.Set(HeaderPeer, s.auth.signPeer(s.self.ID, req.Method, req.URL.RequestURI(), time.Now()))
+	}
 }

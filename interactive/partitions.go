@@ -10,7 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/eventfold/eventfold/limits"
 )
 
 // PartitionsResponse is the body of GET /v1/cluster/partitions: the whole
@@ -111,7 +112,7 @@ func (s *Server) clusterPartitions(r *http.Request) (any, error) {
 	for i, m := range members {
 		ms := MemberStatus{ID: m.ID, URL: m.URL, Role: m.Role, OK: errs[i] == nil}
 		if errs[i] != nil {
-			ms.Error = clip(errs[i].Error(), 512)
+			ms.Error = limits.Truncate(errs[i].Error(), 512)
 		} else {
 			byID[m.ID] = answers[i]
 		}
@@ -177,10 +178,7 @@ func (s *Server) askCluster(ctx context.Context, m Member) (*ClusterResponse, er
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(HeaderHop, s.self.ID)
-	if s.auth.secret != nil {
-		req.Header.Set(HeaderPeer, s.auth.signPeer(s.self.ID, req.Method, req.URL.RequestURI(), time.Now()))
-	}
+	s.fromPeer(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s unreachable: %w", m.URL, err)
@@ -204,15 +202,4 @@ func (s *Server) askCluster(ctx context.Context, m Member) (*ClusterResponse, er
 		return nil, fmt.Errorf("%s answered as %s", m.URL, short(out.Self.ID))
 	}
 	return &out, nil
-}
-
-// clip cuts s to at most n bytes without splitting a UTF-8 sequence.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
@@ -57,9 +56,9 @@ func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, e
 		reason = fe.Reason
 	}
 	rt.p.cfg.Logger.Warn("event sent to dead-letter topic",
-		slog.String("entity", rt.typ.Name()), slog.String("key", truncate(ctx.Key(), 256)),
+		slog.String("entity", rt.typ.Name()), slog.String("key", limits.Truncate(ctx.Key(), 256)),
 		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()),
-		slog.String("reason", string(reason)), slog.String("event_type", typ), slog.String("error", truncate(err.Error(), 512)))
+		slog.String("reason", string(reason)), slog.String("event_type", typ), slog.String("error", limits.Truncate(err.Error(), 512)))
 	rec := deadLetterRecord(rt.typ.DeadLetterTopic(), rt.typ.Topic(), ctx.Key(), data, typ, reason, err, ctx.Partition(), ctx.Offset())
 	pr, perr := rt.p.producer()
 	if perr == nil {
@@ -80,14 +79,14 @@ func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, e
 func deadLetterRecord(topic, source, key string, data []byte, typ string, reason entity.Reason, err error,
 	partition int32, offset int64) kafka.Record {
 	hdr := []sarama.RecordHeader{
-		{Key: []byte(HeaderError), Value: []byte(truncate(err.Error(), limits.ErrorTextBytes))},
+		{Key: []byte(HeaderError), Value: []byte(limits.Truncate(err.Error(), limits.ErrorTextBytes))},
 		{Key: []byte(HeaderReason), Value: []byte(reason)},
 		{Key: []byte(HeaderSourceTopic), Value: []byte(source)},
 		{Key: []byte(HeaderSourcePartition), Value: []byte(strconv.Itoa(int(partition)))},
 		{Key: []byte(HeaderSourceOffset), Value: []byte(strconv.FormatInt(offset, 10))},
 	}
 	if typ != "" {
-		hdr = append(hdr, sarama.RecordHeader{Key: []byte(HeaderEventType), Value: []byte(truncate(typ, 256))})
+		hdr = append(hdr, sarama.RecordHeader{Key: []byte(HeaderEventType), Value: []byte(limits.Truncate(typ, 256))})
 	}
 	if len(key) > limits.IDBytes {
 		hdr = append(hdr, sarama.RecordHeader{Key: []byte(HeaderKeyOmitted), Value: []byte(strconv.Itoa(len(key)))})
@@ -102,16 +101,4 @@ func deadLetterRecord(topic, source, key string, data []byte, typ string, reason
 		data = nil
 	}
 	return kafka.Record{Topic: topic, Key: key, Value: data, Headers: hdr}
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/table"
 )
 
@@ -71,7 +72,7 @@ func (p *Processor) Execute(ctx context.Context, entityName, key string, cmd []b
 	fp := fingerprint(cmd, opts)
 	if rec, ok := env.Command(opts.ID); ok {
 		if rec.Fingerprint != 0 && rec.Fingerprint != fp {
-			return entity.CommandResult{}, fmt.Errorf("%w: %q named another command of %s %q", eventfold.ErrIdempotencyKeyReused, truncate(opts.ID, 64), entityName, truncate(key, 64))
+			return entity.CommandResult{}, fmt.Errorf("%w: %q named another command of %s %q", eventfold.ErrIdempotencyKeyReused, limits.Truncate(opts.ID, 64), entityName, limits.Truncate(key, 64))
 		}
 		return entity.CommandResult{CommandID: opts.ID, Version: rec.Version, Partition: part, Offset: rec.Offset, State: env.State, Duplicate: true}, nil
 	}
@@ -97,7 +98,7 @@ func (p *Processor) Execute(ctx context.Context, entityName, key string, cmd []b
 	// so now instead of appending events that will not apply.
 	if nonState := max(size-len(env.State), 0); len(key)+nonState+d.StateBytes > envelopeRoom-rt.headroom() {
 		return entity.CommandResult{Type: d.CmdType}, fmt.Errorf("%w: the state of %s %q would take %d bytes, the limit is about %d",
-			eventfold.ErrStateTooLarge, entityName, truncate(key, 64), d.StateBytes, envelopeRoom-rt.headroom()-len(key)-nonState)
+			eventfold.ErrStateTooLarge, entityName, limits.Truncate(key, 64), d.StateBytes, envelopeRoom-rt.headroom()-len(key)-nonState)
 	}
 
 	recs := make([]kafka.Record, len(d.Events))
@@ -124,18 +125,18 @@ func (p *Processor) Execute(ctx context.Context, entityName, key string, cmd []b
 		var ce sarama.ConfigurationError
 		if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.As(err, &ce) {
 			// The broker's limit is below eventfold's: retrying cannot help.
-			return entity.CommandResult{}, fmt.Errorf("%w: an event of command %s is larger than Kafka accepts: %v", eventfold.ErrStateTooLarge, truncate(opts.ID, 64), err)
+			return entity.CommandResult{}, fmt.Errorf("%w: an event of command %s is larger than Kafka accepts: %v", eventfold.ErrStateTooLarge, limits.Truncate(opts.ID, 64), err)
 		}
 		// Records handed to the producer may be written even when it
 		// reports a failure (a timeout after the broker took them).
-		return entity.CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
+		return entity.CommandResult{}, fmt.Errorf("%w: append command %s: %v", eventfold.ErrOutcomeUnknown, limits.Truncate(opts.ID, 64), err)
 	}
 	last := pos[len(pos)-1]
 	if last.Partition != part {
 		return entity.CommandResult{}, fmt.Errorf("processor: command events of %q landed in partition %d, expected %d: producers and processor disagree on the partitioner", key, last.Partition, part)
 	}
 	if err := rt.progress.wait(ctx, part, last.Offset); err != nil {
-		return entity.CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), err)
+		return entity.CommandResult{}, fmt.Errorf("%w: waiting for the fold of command %s: %v", eventfold.ErrOutcomeUnknown, limits.Truncate(opts.ID, 64), err)
 	}
 	env, _, err = rt.stores.Envelope(rt.typ.Name(), part, key)
 	if err != nil {
@@ -148,7 +149,7 @@ func (p *Processor) Execute(ctx context.Context, entityName, key string, cmd []b
 			// (ownership moved while we waited, and other nodes folded on):
 			// whether ours applied is no longer written anywhere we look.
 			return entity.CommandResult{}, fmt.Errorf("%w: command %s: %d newer commands applied since its events at offset %d",
-				eventfold.ErrOutcomeUnknown, truncate(opts.ID, 64), table.MaxCommandRecords, last.Offset)
+				eventfold.ErrOutcomeUnknown, limits.Truncate(opts.ID, 64), table.MaxCommandRecords, last.Offset)
 		}
 		// Another writer's event came first: our events stay in the topic,
 		// rejected by the fold.

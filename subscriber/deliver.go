@@ -70,7 +70,7 @@ func (s *sub) deliver(ctx context.Context, stop <-chan struct{}, d Delivery) boo
 			wait = min(max(ra.after, 0), s.s.MaxBackoff)
 		}
 		s.log.Info("delivery failed; retrying", slog.String("event_id", d.EventID), slog.Int("attempt", attempt),
-			slog.Duration("wait", wait), slog.String("error", truncate(err.Error(), 512)))
+			slog.Duration("wait", wait), slog.String("error", limits.Truncate(err.Error(), 512)))
 		select {
 		case <-ctx.Done():
 			return false
@@ -128,7 +128,7 @@ func (s *sub) count(result string) {
 // once handled or dead-lettered.
 func (s *sub) deadLetter(ctx context.Context, d Delivery, why error) bool {
 	hdr := []sarama.RecordHeader{
-		{Key: []byte(processor.HeaderError), Value: []byte(truncate(why.Error(), limits.ErrorTextBytes))},
+		{Key: []byte(processor.HeaderError), Value: []byte(limits.Truncate(why.Error(), limits.ErrorTextBytes))},
 		{Key: []byte(processor.HeaderReason), Value: []byte(ReasonHandler)},
 		{Key: []byte(processor.HeaderSourceTopic), Value: []byte(d.topic)},
 		{Key: []byte(processor.HeaderSourcePartition), Value: []byte(strconv.Itoa(int(d.Partition)))},
@@ -151,7 +151,7 @@ func (s *sub) deadLetter(ctx context.Context, d Delivery, why error) bool {
 		if err == nil {
 			s.r.metrics.deadLetters.WithLabelValues(s.s.Name).Inc()
 			s.log.Warn("delivery dead-lettered", slog.String("event_id", d.EventID), slog.Int("attempts", d.Attempt),
-				slog.String("error", truncate(why.Error(), 512)))
+				slog.String("error", limits.Truncate(why.Error(), 512)))
 			return true
 		}
 		s.log.Warn("subscriber dead letter not written; retrying", slog.String("event_id", d.EventID), slog.Any("error", err))
@@ -162,15 +162,4 @@ func (s *sub) deadLetter(ctx context.Context, d Delivery, why error) bool {
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
-}
-
-// truncate cuts s to at most n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
 }

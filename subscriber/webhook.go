@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold"
+	"github.com/eventfold/eventfold/limits"
 )
 
 // Headers of a webhook request, besides Content-Type: application/json.
@@ -197,7 +198,7 @@ func (w *Webhook) Handle(ctx context.Context, d Delivery) error {
 	}
 	err = fmt.Errorf("subscriber: webhook %s: %s", w.where, resp.Status)
 	if text := strings.TrimSpace(strings.ToValidUTF8(string(got), "\uFFFD")); text != "" {
-		err = fmt.Errorf("%w: %s", err, truncate(text, webhookErrBody))
+		err = fmt.Errorf("%w: %s", err, limits.Truncate(text, webhookErrBody))
 	}
 	code := resp.StatusCode
 	switch {

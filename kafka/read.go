@@ -28,7 +28,7 @@ func ReadAll(ctx context.Context, brokers []string, base *sarama.Config, topic s
 	defer consumer.Close()
 	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
-		msgs, err := readPartition(ctx, client, consumer, topic, p)
+		msgs, err := ReadPartition(ctx, client, consumer, topic, p)
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +43,9 @@ func ReadAll(ctx context.Context, brokers []string, base *sarama.Config, topic s
 	return out, nil
 }
 
-func readPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32) ([]*sarama.ConsumerMessage, error) {
+// ReadPartition reads partition p of topic from its oldest record up to
+// its high-water mark when called.
+func ReadPartition(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32) ([]*sarama.ConsumerMessage, error) {
 	hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: high-water mark of %s/%d: %w", topic, p, err)

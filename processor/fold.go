@@ -119,7 +119,7 @@ func (rt *entityRuntime) foldEvent(ctx goka.Context, msg any) bool {
 		// key's last write stands rather than a write that cannot succeed.
 		rt.p.metrics.oversized.WithLabelValues(rt.typ.Name()).Inc()
 		rt.p.cfg.Logger.Error("envelope over the record limit not written",
-			slog.String("entity", rt.typ.Name()), slog.String("key", truncate(key, 256)),
+			slog.String("entity", rt.typ.Name()), slog.String("key", limits.Truncate(key, 256)),
 			slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()), slog.Int("bytes", len(b)))
 		return true
 	}
@@ -177,6 +177,7 @@ const (
 
 func (rt *entityRuntime) foldPlainEvent(ctx goka.Context, data []byte, env *table.Envelope) outcome {
 	state, typ, err := rt.typ.Apply(env.State, env.Version > 0, data)
+	sawType(ctx, typ)
 	if env.Pending != nil {
 		// The pending command was decided on the state this event changes
 		// (or would have changed).
@@ -285,6 +286,7 @@ func (rt *entityRuntime) foldCommandEvent(ctx goka.Context, data []byte, env *ta
 		baseExists = true
 	}
 	state, typ, err := rt.typ.Apply(base, baseExists, data)
+	sawType(ctx, typ)
 	if err != nil {
 		if !rt.deadLetter(ctx, data, typ, err) {
 			return failed

@@ -116,7 +116,7 @@ type Step struct {
 	Exists bool
 	// Version counts the applied events, as in the table.
 	Version uint64
-	// EventType is the decoded event's type ("" if it did not decode).
+	// EventType is the decoded event's type ("" if it does not decode).
 	EventType string
 	// Reason and Err say why a Rejected event was not applied.
 	Reason entity.Reason
@@ -163,6 +163,11 @@ func (r *Refold) Step(ctx context.Context, stored []byte, rec Record) (Step, err
 		return Step{}, fmt.Errorf("%w: %s partition %d offset %d: %w", ErrRefold, r.rt.typ.Name(), rec.Partition, rec.Offset, c.failed)
 	}
 	st := Step{Outcome: Applied, Envelope: c.written, EventType: c.eventType, Reason: c.reason, Err: c.rejection}
+	if st.EventType == "" {
+		// Not decoded by the fold (the command rule refused it first) or
+		// not decodable: decode it here for the type alone.
+		st.EventType, _ = r.rt.typ.CheckEvent(rec.Value)
+	}
 	if _, ok := rec.Headers[HeaderCommandID]; ok {
 		st.Command = string(rec.Headers[HeaderCommandID])
 	}
@@ -234,10 +239,21 @@ func (c *refoldCtx) Fail(err error) {
 	}
 }
 
+// sawType tells a refold the event's type, which it reports with the step
+// (a subscriber's delivery names it; the processor has no use for it).
+func sawType(ctx goka.Context, typ string) {
+	if c, ok := ctx.(*refoldCtx); ok {
+		c.eventType = typ
+	}
+}
+
 // rejected records why the fold did not apply the event (the refold's
 // stand-in for writing a dead letter).
 func (c *refoldCtx) rejected(typ string, err error) {
-	c.eventType, c.rejection = typ, err
+	if typ != "" { // a refusal after Apply (state_too_large) passes none
+		c.eventType = typ
+	}
+	c.rejection = err
 	c.reason = entity.ReasonDecode
 	var fe *entity.FoldError
 	if errors.As(err, &fe) {

@@ -45,7 +45,6 @@ type claim struct {
 	head        map[string][]byte // the fold's envelope per key
 	held        map[string][]held // events waiting for a pending command to end
 	deliverFrom int64             // events below are folded, not delivered (Start FromNow)
-	hwm         int64
 
 	win      *window
 	progress chan struct{} // a worker finished an item
@@ -192,9 +191,6 @@ func (c *claim) read(ctx context.Context, m *sarama.ConsumerMessage) ([]item, er
 				rec.Headers[string(h.Key)] = h.Value
 			}
 		}
-	}
-	if hwm := c.cl.HighWaterMarkOffset(); hwm > c.hwm {
-		c.hwm = hwm
 	}
 	c.win.add(m.Offset)
 	step, err := c.fold(ctx, rec)
@@ -354,6 +350,7 @@ func (c *claim) delivery(rec processor.Record, step processor.Step, applied bool
 		Applied:    applied,
 		Version:    version,
 		CommandID:  step.Command,
+		Type:       step.EventType,
 		Partition:  rec.Partition,
 		Offset:     rec.Offset,
 		Timestamp:  rec.Timestamp,
@@ -363,11 +360,6 @@ func (c *claim) delivery(rec processor.Record, step processor.Step, applied bool
 	}
 	if !applied {
 		d.Reason = string(step.Reason)
-	}
-	if typ, err := c.typ.CheckEvent(rec.Value); err == nil {
-		d.Type = typ
-	} else if step.EventType != "" {
-		d.Type = step.EventType
 	}
 	if exists {
 		if js, err := c.typ.StateJSON(state); err == nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -41,8 +43,7 @@ type config struct {
 	cluster.Settings
 	partitions     int32
 	replication    int16
-	only           []string
-	runNone        bool
+	only           []string // nil: all
 	commitInterval time.Duration
 	drainTimeout   time.Duration
 	commander      Commander
@@ -63,7 +64,7 @@ func WithTopics(partitions int32, replication int16) Option {
 // declared: their state is shown, nothing is delivered here). An empty
 // list runs none.
 func WithOnly(names ...string) Option {
-	return func(c *config) { c.only, c.runNone = names, len(names) == 0 }
+	return func(c *config) { c.only = append([]string{}, names...) }
 }
 
 // WithCommitInterval sets how often acked state is written and offsets
@@ -113,11 +114,11 @@ func New(brokers []string, types []*entity.Type, subs []Subscriber, opts ...Opti
 	}
 	for _, n := range cfg.only {
 		if !names[n] {
-			return nil, fmt.Errorf("subscriber: %w: asked to run %q, which is not declared (declared: %v)", eventfold.ErrInvalid, n, slices.Sorted(mapKeys(names)))
+			return nil, fmt.Errorf("subscriber: %w: asked to run %q, which is not declared (declared: %v)", eventfold.ErrInvalid, n, slices.Sorted(maps.Keys(names)))
 		}
 	}
 	for _, s := range r.subs {
-		s.runs = !cfg.runNone && (len(cfg.only) == 0 || slices.Contains(cfg.only, s.s.Name))
+		s.runs = cfg.only == nil || slices.Contains(cfg.only, s.s.Name)
 	}
 	m, err := newMetrics(cfg.Registry())
 	if err != nil {
@@ -128,16 +129,6 @@ func New(brokers []string, types []*entity.Type, subs []Subscriber, opts ...Opti
 		m.paused.WithLabelValues(s.s.Name).Set(0)
 	}
 	return r, nil
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Topics returns the topics the runner needs besides the events topics:
@@ -269,40 +260,19 @@ func (r *Runner) Run(ctx context.Context) error {
 // readPartition returns the latest value of each key of a compacted
 // partition, up to its high-water mark when called.
 func (r *Runner) readPartition(ctx context.Context, topic string, p int32) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	hwm, err := r.client.GetOffset(topic, p, sarama.OffsetNewest)
+	msgs, err := kafka.ReadPartition(ctx, r.client, r.consumer, topic, p)
 	if err != nil {
 		return nil, err
 	}
-	oldest, err := r.client.GetOffset(topic, p, sarama.OffsetOldest)
-	if err != nil {
-		return nil, err
-	}
-	if hwm <= oldest {
-		return out, nil
-	}
-	pc, err := r.consumer.ConsumePartition(topic, p, oldest)
-	if err != nil {
-		return nil, err
-	}
-	defer pc.Close()
-	for {
-		select {
-		case m := <-pc.Messages():
-			if m.Value == nil {
-				delete(out, string(m.Key))
-			} else {
-				out[string(m.Key)] = m.Value
-			}
-			if m.Offset+1 >= hwm {
-				return out, nil
-			}
-		case err := <-pc.Errors():
-			return nil, err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	out := make(map[string][]byte, len(msgs))
+	for _, m := range msgs {
+		if m.Value == nil {
+			delete(out, string(m.Key))
+		} else {
+			out[string(m.Key)] = m.Value
 		}
 	}
+	return out, nil
 }
 
 // sub is one declared subscriber on this node.
@@ -400,7 +370,7 @@ func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	h.s.mu.Lock()
 	for e, parts := range h.s.lags {
 		for p := range parts {
-			h.s.r.metrics.lag.DeleteLabelValues(h.s.s.Name, e, fmt.Sprint(p))
+			h.s.r.metrics.lag.DeleteLabelValues(h.s.s.Name, e, strconv.Itoa(int(p)))
 		}
 	}
 	h.s.lags = map[string]map[int32]int64{}
@@ -422,7 +392,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, cl sarama.
 	return err
 }
 
+// setLag records a partition's lag for the status and the metric.
 func (s *sub) setLag(entityName string, p int32, lag int64) {
+	s.r.metrics.lag.WithLabelValues(s.s.Name, entityName, strconv.Itoa(int(p))).Set(float64(lag))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lags[entityName] == nil {

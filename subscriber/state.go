@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -41,14 +40,13 @@ func (c *claim) flush(ctx context.Context) bool {
 			return false
 		}
 	}
-	hwm := max(c.hwm, c.cl.HighWaterMarkOffset())
+	hwm := c.cl.HighWaterMarkOffset()
 	if point < 0 {
 		// Nothing read yet, and no committed offset: all of it is behind.
 		c.s.setLag(c.typ.Name(), c.partition, max(hwm, 0))
 		return true
 	}
 	c.sess.MarkOffset(c.topic, c.partition, point, "")
-	c.s.r.metrics.lag.WithLabelValues(c.s.s.Name, c.typ.Name(), strconv.Itoa(int(c.partition))).Set(float64(max(hwm-point, 0)))
 	c.s.setLag(c.typ.Name(), c.partition, max(hwm-point, 0))
 	return true
 }

@@ -214,11 +214,14 @@ func (k *kafkaFlags) register(fs *flag.FlagSet) {
 	k.security.register(fs)
 }
 
-func (k *kafkaFlags) brokerList() []string {
+func (k *kafkaFlags) brokerList() []string { return splitList(k.brokers) }
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
 	var out []string
-	for _, b := range strings.Split(k.brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
 		}
 	}
 	return out

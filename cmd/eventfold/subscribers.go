@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/eventfold/eventfold/demo/purchases"
@@ -80,16 +79,6 @@ func (s *subscriberFlags) apply(cfg *node.Config) error {
 		cfg.RunSubscribers = splitList(s.run)
 	}
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // runSubscribers shows the subscribers of every node of the cluster, or

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventfold/eventfold/eventfoldtest"
 	"github.com/eventfold/eventfold/kafka"
+	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
 	"github.com/eventfold/eventfold/subscriber"
 )
@@ -90,7 +93,8 @@ func TestAHandlerThatAlwaysFailsLandsInTheDeadLetterTopicAndLaterKeysContinue(t 
 	h := subscriber.HandlerFunc(func(ctx context.Context, d subscriber.Delivery) error {
 		rec.add(d)
 		if d.ID == "poison" {
-			return fmt.Errorf("cannot handle %s", d.EventID)
+			// A long error: its dead-letter header stays within ErrorTextBytes.
+			return fmt.Errorf("cannot handle %s: %s", d.EventID, strings.Repeat("é", 3000))
 		}
 		return nil
 	})
@@ -115,6 +119,9 @@ func TestAHandlerThatAlwaysFailsLandsInTheDeadLetterTopicAndLaterKeysContinue(t 
 		h := map[string]string{}
 		for _, x := range m.Headers {
 			h[string(x.Key)] = string(x.Value)
+		}
+		if e := h[processor.HeaderError]; len(e) > limits.ErrorTextBytes || !utf8.ValidString(e) || !strings.HasPrefix(e, "cannot handle") {
+			t.Errorf("dead letter error header of %d bytes (limit %d), valid UTF-8 %v", len(e), limits.ErrorTextBytes, utf8.ValidString(e))
 		}
 		if string(m.Key) != "poison" || h[processor.HeaderReason] != subscriber.ReasonHandler || h[subscriber.HeaderAttempts] != "3" ||
 			h[processor.HeaderSourceTopic] != "counters-events" || tried[h[subscriber.HeaderEventID]] != 3 {

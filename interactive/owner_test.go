@@ -271,3 +271,37 @@ func TestMaxBodyAboveEventBytesIsRefused(t *testing.T) {
 		t.Fatalf("New with the body limit at limits.EventBytes: %v", err)
 	}
 }
+
+// When the group's coordinator moves to another broker (a broker restart,
+// a preferred-leader election of __consumer_offsets), describing the group
+// at the old one answers NOT_COORDINATOR for the group, not an error of the
+// call: the map must still follow the owners, not keep the last one for
+// good (a make test-kafka run forwarded to a killed node for a minute).
+func TestOwnershipFollowsAMovedCoordinator(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 3)
+	first := interactive.Member{ID: "first", URL: "http://127.0.0.1:1"}
+	own := ownedByGhost(t, k, first)
+	group := cluster.Settings{App: "ghost"}.ReplicaGroup()
+	before := k.Cluster.CoordinatorFor(group)
+	for k.Cluster.CoordinatorFor(group) == before {
+		k.Cluster.RehashCoordinators()
+	}
+	// first leaves (its Announce ends with the test's ownedByGhost context
+	// only), so a second member takes partition 0 over after first's
+	// session: announce second and wait for the map to name it.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	second := interactive.Member{ID: "second", URL: "http://127.0.0.1:2"}
+	go func() {
+		defer close(done)
+		_ = interactive.Announce(ctx, k.Brokers, cluster.Settings{App: "ghost", Sarama: eventfoldtest.SaramaConfig()}, second.Encode())
+	}()
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		snap := own.Snapshot()
+		if len(snap.Members) != 2 || !snap.Stable["registers"] {
+			return fmt.Errorf("members %v, stable %v, refresh errors %d", snap.Members, snap.Stable, own.RefreshErrors())
+		}
+		return nil
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -118,10 +119,20 @@ func (o *Ownership) Run(ctx context.Context) error {
 	defer o.close()
 	t := time.NewTicker(o.interval)
 	defer t.Stop()
+	failing := 0 // refreshes failed in a row
 	for {
-		if err := o.Refresh(ctx); err != nil && ctx.Err() == nil {
+		switch err := o.Refresh(ctx); {
+		case err != nil && ctx.Err() == nil:
 			o.errors.Add(1)
-			o.logger.Debug("ownership refresh failed", slog.Any("error", err))
+			// One warning when the map starts to age, then one a minute or so:
+			// forwards go by a map that no longer changes.
+			if failing%60 == 0 {
+				o.logger.Warn("ownership refresh failed: forwarding by the last map read", slog.Int("in_a_row", failing+1), slog.Any("error", err))
+			}
+			failing++
+		case err == nil && failing > 0:
+			o.logger.Info("ownership refresh works again", slog.Int("failed_in_a_row", failing))
+			failing = 0
 		}
 		select {
 		case <-ctx.Done():
@@ -173,6 +184,19 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 		o.admin = nil
 		return fmt.Errorf("interactive: describe groups: %w", err)
 	}
+	// A group whose coordinator moved answers NOT_COORDINATOR inside a
+	// successful call; the admin client keeps asking the broker it cached,
+	// so it is replaced, and the groups it failed keep their last map.
+	var groupErr error
+	for _, d := range descs {
+		if d.Err != sarama.ErrNoError && groupErr == nil {
+			groupErr = fmt.Errorf("interactive: describe group %s: %w", d.GroupId, d.Err)
+		}
+	}
+	if groupErr != nil {
+		o.admin.Close()
+		o.admin = nil
+	}
 	prev := o.snap.Load()
 	next := &Snapshot{
 		Time: time.Now(), Members: map[string]Member{}, Replicas: map[string]Member{}, Owners: map[string]map[int32]string{},
@@ -180,6 +204,10 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 	}
 	for _, d := range descs {
 		if d.GroupId == o.replicas && o.replicas != "" {
+			if d.Err != sarama.ErrNoError {
+				maps.Copy(next.Replicas, prev.Replicas)
+				continue
+			}
 			for _, md := range d.Members {
 				if m, _, err := o.decodeGroupMember(md); err == nil {
 					next.Replicas[m.ID] = m
@@ -232,7 +260,7 @@ func (o *Ownership) Refresh(ctx context.Context) error {
 		}
 	}
 	o.snap.Store(next)
-	return nil
+	return groupErr
 }
 
 // maxRebalances is how many ownership changes Rebalances keeps.

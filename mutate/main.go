@@ -441,6 +441,8 @@ func runMutant(dir string, m *Mutant, timeout time.Duration) *Result {
 var (
 	failLine  = regexp.MustCompile(`(?m)^\s*--- FAIL: (\S+)`)
 	panicLine = regexp.MustCompile(`(?m)^panic: (.*)$`)
+	// go test's summary of a package whose test binary failed.
+	pkgFailLine = regexp.MustCompile(`(?m)^FAIL\t\S+\t`)
 )
 
 // goTest runs the tests and classifies the outcome: passed, failed,
@@ -476,7 +478,12 @@ func goTest(dir string, pkgs []string, run string, timeout time.Duration) (strin
 	if m := panicLine.FindStringSubmatch(text); m != nil {
 		return "failed", shorten("panic: "+m[1], 90)
 	}
-	return "failed", shorten(firstLines(text, 1), 90)
+	if strings.Contains(text, "fatal error:") || pkgFailLine.MatchString(text) {
+		return "failed", shorten(firstLines(text, 1), 90) // the test binary died
+	}
+	// No test ran and failed: go test itself refused (a bad flag in the
+	// mutant's test line, a package that is not there).
+	return "invalid", "go test: " + firstLines(text, 2)
 }
 
 func firstLines(s string, n int) string {

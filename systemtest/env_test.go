@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"net/http"
@@ -162,7 +163,41 @@ func (p *proc) start(t *testing.T) {
 	if err := p.launch(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.kill9() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.dump(t)
+		}
+		p.kill9()
+	})
+}
+
+// dump logs, for a failed test, what the node thinks of the cluster and
+// its last warnings: the node's log lives in the test's temporary
+// directory, gone after the test.
+func (p *proc) dump(t *testing.T) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	if resp, err := client.Get(p.url + "/v1/cluster"); err == nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		t.Logf("%s /v1/cluster: %s", p.id, body)
+	}
+	f, err := os.Open(p.log)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var tail []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if l := sc.Text(); !strings.Contains(l, `"level":"INFO"`) && !strings.Contains(l, `"level":"DEBUG"`) {
+			tail = append(tail, l)
+			if len(tail) > 30 {
+				tail = tail[1:]
+			}
+		}
+	}
+	t.Logf("%s: the last %d lines of its log above INFO:\n%s", p.id, len(tail), strings.Join(tail, "\n"))
 }
 
 // launch starts the process; it does not touch t, so it may run off the

@@ -47,12 +47,17 @@ type Catalog interface {
 type OwnerReader interface {
 	Get(ctx context.Context, entityName, key string) (table.Entry, error)
 	Assigned(entityName string) []int32
+	// List reads one owned partition's share of a list page.
+	List(ctx context.Context, entityName string, partition int32, q table.ListQuery) (table.ListPart, error)
 }
 
 // StandbyReader reads this node's copy of a partition it need not own: the
 // answer may lag the owner's (Entry.Stale, Entry.Lag).
 type StandbyReader interface {
 	GetStandby(ctx context.Context, entityName, key string) (table.Entry, error)
+	// ListStandby reads one partition's share of a list page from this
+	// node's copy.
+	ListStandby(ctx context.Context, entityName string, partition int32, q table.ListQuery) (table.ListPart, error)
 }
 
 // Commander carries out commands and waits for offsets on the owner.

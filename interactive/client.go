@@ -105,6 +105,41 @@ func (c *Client) History(ctx context.Context, entityName, id string, after int64
 	return out, decodeBody(resp, &out)
 }
 
+// ListOptions qualify Client.List.
+type ListOptions struct {
+	Prefix  string // only ids that start with it
+	After   string // the Next of the previous page; "" for the first
+	Limit   int    // 0: the server's default
+	NoState bool   // ids and versions only
+	Strong  bool   // consistency=strong: owners only, never standby copies
+}
+
+// List reads one page of GET /v1/{entity}.
+func (c *Client) List(ctx context.Context, entityName string, o ListOptions) (ListResponse, error) {
+	var out ListResponse
+	q := url.Values{}
+	if o.Prefix != "" {
+		q.Set("prefix", o.Prefix)
+	}
+	if o.After != "" {
+		q.Set("after", o.After)
+	}
+	if o.Limit > 0 {
+		q.Set("limit", fmt.Sprint(o.Limit))
+	}
+	if o.NoState {
+		q.Set("state", "false")
+	}
+	if o.Strong {
+		q.Set("consistency", "strong")
+	}
+	path := "/v1/" + seg(entityName)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return out, c.getJSON(ctx, path, &out)
+}
+
 // CommandOptions qualify Client.Command.
 type CommandOptions struct {
 	IfMatch        *uint64 // expected version

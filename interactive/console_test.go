@@ -469,13 +469,16 @@ func TestWhoAmI(t *testing.T) {
 	})
 }
 
-// GET /v1/deadletters/{entity} has the shape of an entity read: no entity
-// type may be called "deadletters", whose reads it would shadow.
-func TestAnEntityTypeNamedDeadlettersIsRefused(t *testing.T) {
-	d := registers
-	d.Name = "deadletters"
-	_, err := node.New(node.Config{Brokers: []string{"127.0.0.1:1"}, Entities: []entity.Definition{d}, HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()})
-	if !errors.Is(err, eventfold.ErrInvalid) || !strings.Contains(err.Error(), "deadletters") {
-		t.Errorf("an entity type named deadletters: %v, want ErrInvalid", err)
+// Routes with the shape of an entity's (GET /v1/deadletters/{entity},
+// /v1/cluster, …): no entity type may have their first segment, whose
+// reads or list they would shadow.
+func TestAnEntityTypeWithAReservedNameIsRefused(t *testing.T) {
+	for _, name := range []string{"deadletters", "cluster", "subscribers", "whoami", "projections"} {
+		d := registers
+		d.Name = name
+		_, err := node.New(node.Config{Brokers: []string{"127.0.0.1:1"}, Entities: []entity.Definition{d}, HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir()})
+		if !errors.Is(err, eventfold.ErrInvalid) || !strings.Contains(err.Error(), name) {
+			t.Errorf("an entity type named %s: %v, want ErrInvalid", name, err)
+		}
 	}
 }

@@ -27,9 +27,11 @@ const (
 	HeaderStandby = "Eventfold-Standby"
 )
 
-// reservedEntity is the first path segment of a route with the shape of
-// an entity read (GET /v1/{entity}/{id}): no entity type may have it.
-const reservedEntity = "deadletters"
+// reservedEntities are the first path segments of routes with the shape
+// of an entity's routes (GET /v1/{entity}, GET /v1/{entity}/{id}): no
+// entity type may have one. "projections" is kept for the projection
+// routes (docs/projections.md).
+var reservedEntities = []string{"cluster", "deadletters", "projections", "subscribers", "whoami"}
 
 // Server is the HTTP API of one node.
 type Server struct {
@@ -66,8 +68,10 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	if len(cfg.tokens) > 0 && len(cfg.secret) == 0 {
 		return nil, fmt.Errorf("interactive: %w: tokens need a cluster secret (WithClusterSecret): forwards between nodes authenticate with it, never with a client's token", eventfold.ErrInvalid)
 	}
-	if _, ok := b.Catalog.Type(reservedEntity); ok {
-		return nil, fmt.Errorf("interactive: %w: an entity type may not be called %q: GET /v1/%s/{entity} would shadow its reads", eventfold.ErrInvalid, reservedEntity, reservedEntity)
+	for _, name := range reservedEntities {
+		if _, ok := b.Catalog.Type(name); ok {
+			return nil, fmt.Errorf("interactive: %w: an entity type may not be called %q: the route /v1/%s would shadow its reads or its list", eventfold.ErrInvalid, name, name)
+		}
 	}
 	if cfg.maxBody > limits.EventBytes {
 		return nil, fmt.Errorf("interactive: %w: max body %d bytes is above limits.EventBytes (%d): such an event cannot be produced", eventfold.ErrInvalid, cfg.maxBody, limits.EventBytes)
@@ -102,13 +106,13 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	v1.Handle("/cluster", s.wrap(s.cluster)).Methods(http.MethodGet)
 	v1.Handle("/openapi.yaml", s.wrap(openAPI)).Methods(http.MethodGet)
 	v1.Handle("/whoami", s.wrap(s.whoami)).Methods(http.MethodGet)
-	// Before the entity routes: "subscribers", "cluster" and "deadletters"
-	// are not entity types here (New refuses an entity type "deadletters";
-	// the id "partitions" of an entity type "cluster" is shadowed).
+	// Before the entity routes: "subscribers", "cluster", "whoami" and
+	// "deadletters" are not entity types here (New refuses them).
 	v1.Handle("/cluster/partitions", s.wrap(s.clusterPartitions)).Methods(http.MethodGet)
 	v1.Handle("/deadletters/{entity}", s.wrap(s.deadLetters)).Methods(http.MethodGet)
 	v1.Handle("/subscribers", s.wrap(s.subscribers)).Methods(http.MethodGet)
 	v1.Handle("/subscribers/{name}/{action:pause|resume}", s.require(ScopeAdmin, s.wrap(s.pauseSubscriber))).Methods(http.MethodPost)
+	v1.Handle("/{entity}", s.wrap(s.listEntities)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}/events", s.require(ScopeWrite, s.wrapStatus(http.StatusAccepted, s.appendEvent))).Methods(http.MethodPost)
 	v1.Handle("/{entity}/{id}/commands", s.require(ScopeWrite, s.wrap(s.command))).Methods(http.MethodPost)

@@ -68,6 +68,15 @@ const (
 	// partition waits for its handlers.
 	SubscriberOpenEvents = 4096
 
+	// ListPageItems bounds ?limit= of GET /v1/{entity}.
+	ListPageItems = 1000
+
+	// ListPageBytes bounds the ids and states of one list page: the page
+	// ends early (always at least one item) and "next" continues. Each
+	// partition's share of a page is bounded by it split evenly (at least
+	// 64 KiB), so it also bounds what a page gathers from the owners.
+	ListPageBytes = 1 << 20
+
 	// DeadLetterPageItems bounds ?limit= of GET /v1/deadletters/{entity}.
 	DeadLetterPageItems = 500
 

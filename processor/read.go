@@ -169,3 +169,38 @@ func (p *Processor) WaitRecovered(ctx context.Context) error {
 	}
 	return nil
 }
+
+// List reads one partition's share of a list page as its owner: a
+// *table.NotOwnerError when another node owns it, eventfold.ErrNotRecovered
+// while it is restored or reassigned.
+func (p *Processor) List(ctx context.Context, entityName string, partition int32, q table.ListQuery) (table.ListPart, error) {
+	rt, err := p.listed(entityName, partition)
+	if err != nil {
+		return table.ListPart{}, err
+	}
+	if !rt.owns(partition) {
+		return table.ListPart{}, &table.NotOwnerError{Entity: entityName, Partition: partition}
+	}
+	return rt.stores.List(entityName, partition, q)
+}
+
+// ListStandby is List from this node's copy of a partition, owned or kept
+// warm (hot standby): it may lag the owner's.
+func (p *Processor) ListStandby(ctx context.Context, entityName string, partition int32, q table.ListQuery) (table.ListPart, error) {
+	rt, err := p.listed(entityName, partition)
+	if err != nil {
+		return table.ListPart{}, err
+	}
+	return rt.stores.List(entityName, partition, q)
+}
+
+func (p *Processor) listed(entityName string, partition int32) (*entityRuntime, error) {
+	rt, ok := p.byName[entityName]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entityName)
+	}
+	if n := rt.partitions.Load(); n == 0 || partition < 0 || partition >= n {
+		return nil, fmt.Errorf("%w: %s partition %d of %d", eventfold.ErrNotRecovered, entityName, partition, n)
+	}
+	return rt, nil
+}

@@ -171,6 +171,19 @@ func (v *View) GetStandby(ctx context.Context, entityName, key string) (table.En
 	return e, nil
 }
 
+// ListStandby reads one partition's share of a list page from the
+// replica's copy, which may lag the owner's.
+func (v *View) ListStandby(ctx context.Context, entityName string, partition int32, q table.ListQuery) (table.ListPart, error) {
+	r, ok := v.byName[entityName]
+	if !ok {
+		return table.ListPart{}, fmt.Errorf("%w: unknown entity type %q", eventfold.ErrNotFound, entityName)
+	}
+	if n := r.partitions.Load(); n == 0 || partition < 0 || partition >= n {
+		return table.ListPart{}, fmt.Errorf("%w: %s partition %d of %d", eventfold.ErrNotRecovered, entityName, partition, n)
+	}
+	return r.set.List(entityName, partition, q)
+}
+
 // Lag returns the copy's lag per partition of entity (-1: unknown).
 func (v *View) Lag(entityName string) map[int32]int64 {
 	r, ok := v.byName[entityName]

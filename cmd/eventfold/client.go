@@ -142,6 +142,51 @@ func runHistory(ctx context.Context, args []string) error {
 	}
 }
 
+func runList(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	var c clientFlags
+	c.register(fs)
+	prefix := fs.String("prefix", "", "only ids that start with this")
+	after := fs.String("after", "", "the next of a previous page")
+	limit := fs.Int("limit", 100, "items per page (at most 1000)")
+	ids := fs.Bool("ids", false, "ids and versions only, no states")
+	strong := fs.Bool("strong", false, "consistency=strong: only owners answer, never standby copies")
+	all := fs.Bool("all", false, "follow the pages to the end, printing one item per line (JSON lines)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: eventfold list [flags] <entity>")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	o := interactive.ListOptions{Prefix: *prefix, After: *after, Limit: *limit, NoState: *ids, Strong: *strong}
+	enc := json.NewEncoder(os.Stdout)
+	for {
+		// --timeout bounds each page: --all may list millions.
+		pctx, cancel := context.WithTimeout(ctx, c.timeout)
+		page, err := cl.List(pctx, fs.Arg(0), o)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if !*all {
+			return printJSON(page)
+		}
+		for _, it := range page.Items {
+			if err := enc.Encode(it); err != nil {
+				return err
+			}
+		}
+		if page.Next == nil {
+			return nil
+		}
+		o.After = *page.Next
+	}
+}
+
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

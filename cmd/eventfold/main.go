@@ -38,6 +38,7 @@ var commands = []command{
 	{"emit", "append an event: emit <entity> <id> <json>", runEmit},
 	{"get", "read an entity: get <entity> <id>", runGet},
 	{"history", "list an entity's events, or its state at a time: history <entity> <id> [--as-of T | --version N]", runHistory},
+	{"list", "list an entity type's ids in key order: list <entity> [--prefix P] [--limit N] [--all]", runList},
 	{"cmd", "send a command: cmd <entity> <id> <json> [--if-match V] [--idempotency-key K]", runCmd},
 	{"topics", "create or verify the topics the node needs", runTopics},
 	{"subscribers", "show the subscribers on every node, or pause|resume <name>", runSubscribers},

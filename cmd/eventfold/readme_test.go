@@ -332,7 +332,7 @@ func runEventfold(t *testing.T, ctx context.Context, args []string, base, broker
 	case "serve":
 		runServeLine(t, ctx, args, l)
 		return
-	case "get", "emit", "cmd", "history", "subscribers":
+	case "get", "emit", "cmd", "history", "list", "subscribers":
 		args = append(args, "--url", base)
 	}
 	err := run(ctx, args)

@@ -42,17 +42,25 @@ func short(s string) string {
 // validateID is the one check of an entity id (the Kafka record key): not
 // empty, at most limits.IDBytes, valid UTF-8, no control characters.
 func validateID(id string) error {
-	switch {
-	case id == "":
+	if id == "" {
 		return fmt.Errorf("%w: empty id", eventfold.ErrInvalid)
-	case len(id) > limits.IDBytes:
-		return fmt.Errorf("%w: id of %d bytes, the limit is %d", eventfold.ErrInvalid, len(id), limits.IDBytes)
-	case !utf8.ValidString(id):
-		return fmt.Errorf("%w: id %s is not valid UTF-8", eventfold.ErrInvalid, short(id))
 	}
-	for _, c := range id {
+	return validateIDText("id", id)
+}
+
+// validateIDText checks what may be an id or a part of one (what names it
+// in the error): at most limits.IDBytes, valid UTF-8, no control
+// characters.
+func validateIDText(what, s string) error {
+	switch {
+	case len(s) > limits.IDBytes:
+		return fmt.Errorf("%w: %s of %d bytes, the limit is %d", eventfold.ErrInvalid, what, len(s), limits.IDBytes)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s %s is not valid UTF-8", eventfold.ErrInvalid, what, short(s))
+	}
+	for _, c := range s {
 		if unicode.IsControl(c) {
-			return fmt.Errorf("%w: id %s contains the control character %U", eventfold.ErrInvalid, short(id), c)
+			return fmt.Errorf("%w: %s %s contains the control character %U", eventfold.ErrInvalid, what, short(s), c)
 		}
 	}
 	return nil

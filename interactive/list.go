@@ -13,8 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -109,7 +107,7 @@ func parseListQuery(raw string) (listQuery, error) {
 		return listQuery{}, err
 	}
 	lq := listQuery{prefix: q.Get("prefix"), limit: defaultListPage}
-	if err := validatePrefix(lq.prefix); err != nil {
+	if err := validateIDText("prefix", lq.prefix); err != nil {
 		return lq, err
 	}
 	if q.Has("limit") {
@@ -158,23 +156,6 @@ func parseListQuery(raw string) (listQuery, error) {
 		}
 	}
 	return lq, nil
-}
-
-// validatePrefix checks ?prefix= as an id is checked, except that it may
-// be empty.
-func validatePrefix(p string) error {
-	switch {
-	case len(p) > limits.IDBytes:
-		return fmt.Errorf("%w: prefix of %d bytes, the limit is %d", eventfold.ErrInvalid, len(p), limits.IDBytes)
-	case !utf8.ValidString(p):
-		return fmt.Errorf("%w: prefix %s is not valid UTF-8", eventfold.ErrInvalid, short(p))
-	}
-	for _, c := range p {
-		if unicode.IsControl(c) {
-			return fmt.Errorf("%w: prefix %s contains the control character %U", eventfold.ErrInvalid, short(p), c)
-		}
-	}
-	return nil
 }
 
 // listEntities handles GET /v1/{entity}: a page gathered from the owners

@@ -108,6 +108,9 @@ func (e Entity[S, E]) Type() (*Type, error) {
 		if errors.As(err, &pe) {
 			return nil, typ, &FoldError{Reason: ReasonPanic, Err: err}
 		}
+		if errors.Is(err, ErrSkip) {
+			return nil, typ, &FoldError{Reason: ReasonSkip, Err: err}
+		}
 		if err != nil {
 			return nil, typ, &FoldError{Reason: ReasonEvolve, Err: err}
 		}
@@ -189,6 +192,8 @@ type Type struct {
 	commandTypes     []string
 	decide           func(state []byte, exists bool, cmd []byte) (Decided, error)
 	maxCommandEvents int
+
+	kind Kind
 }
 
 // safeEvolve calls evolve, turning a panic into a *panicError: user code
@@ -233,6 +238,27 @@ func (t *Type) CheckEvent(data []byte) (string, error) { return t.checkEvent(dat
 // StateJSON renders an encoded state as JSON.
 func (t *Type) StateJSON(raw []byte) (json.RawMessage, error) { return t.stateJSON(raw) }
 
+// Kind is what a Type folds: an entity type's events, or a projection's
+// re-keyed inputs (package projection).
+type Kind int
+
+const (
+	KindEntity Kind = iota
+	KindProjection
+)
+
+// Kind says whether t is an entity type or a projection.
+func (t *Type) Kind() Kind { return t.kind }
+
+// AsProjection returns a copy of t marked as a projection: the API serves
+// it under /v1/projections, takes no appends or commands for it, and its
+// topic is written by the projection's re-keying.
+func (t *Type) AsProjection() *Type {
+	cp := *t
+	cp.kind = KindProjection
+	return &cp
+}
+
 // WithTopic returns a copy of t reading its events from topic.
 func (t *Type) WithTopic(topic string) *Type {
 	cp := *t
@@ -275,6 +301,9 @@ const (
 	ReasonStateTooLarge Reason = "state_too_large"
 	// ReasonKeyTooLarge: the record's key is longer than limits.IDBytes.
 	ReasonKeyTooLarge Reason = "key_too_large"
+	// ReasonSkip: Evolve returned ErrSkip: the event is not applied, on
+	// purpose, and not dead-lettered (a projection's duplicate input).
+	ReasonSkip Reason = "skip"
 	// ReasonCommand: an event of a command that the command rule did not
 	// apply (decided on another version, out of order, or its command was
 	// cut short). Such events stay in the topic and are not dead-lettered.
@@ -307,6 +336,11 @@ type FoldError struct {
 
 func (e *FoldError) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }
 func (e *FoldError) Unwrap() error { return e.Err }
+
+// ErrSkip, returned by Evolve (or wrapped), says that the event is not
+// applied on purpose: the version does not change, the history lists it
+// as not applied with reason "skip", and it is not dead-lettered.
+var ErrSkip = errors.New("entity: event skipped")
 
 // ErrNoKey is the FoldError cause for records without a key.
 var ErrNoKey = errors.New("record has no key")

@@ -114,8 +114,32 @@ type ListOptions struct {
 	Strong  bool   // consistency=strong: owners only, never standby copies
 }
 
+// Projection reads one key of a projection: GET /v1/projections/{name}/{key}.
+func (c *Client) Projection(ctx context.Context, name, key string) (Answer, error) {
+	var a Answer
+	resp, err := c.do(ctx, http.MethodGet, "/v1/projections/"+seg(name)+"/"+seg(key), nil)
+	if err != nil {
+		return a, err
+	}
+	defer resp.Body.Close()
+	if err := decodeBody(resp, &a.EntityResponse); err != nil {
+		return a, err
+	}
+	a.ServedBy, a.Stale = resp.Header.Get(HeaderServedBy), resp.Header.Get(HeaderStale) == "true"
+	return a, nil
+}
+
+// ListProjection reads one page of GET /v1/projections/{name}.
+func (c *Client) ListProjection(ctx context.Context, name string, o ListOptions) (ListResponse, error) {
+	return c.list(ctx, "/v1/projections/"+seg(name), o)
+}
+
 // List reads one page of GET /v1/{entity}.
 func (c *Client) List(ctx context.Context, entityName string, o ListOptions) (ListResponse, error) {
+	return c.list(ctx, "/v1/"+seg(entityName), o)
+}
+
+func (c *Client) list(ctx context.Context, path string, o ListOptions) (ListResponse, error) {
 	var out ListResponse
 	q := url.Values{}
 	if o.Prefix != "" {
@@ -133,7 +157,6 @@ func (c *Client) List(ctx context.Context, entityName string, o ListOptions) (Li
 	if o.Strong {
 		q.Set("consistency", "strong")
 	}
-	path := "/v1/" + seg(entityName)
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}

@@ -75,9 +75,9 @@ func (s *Server) target(r *http.Request) (typ *entity.Type, entityName, id strin
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%w: entity type %s is not a valid path segment", eventfold.ErrInvalid, short(v["entity"]))
 	}
-	typ, ok := s.b.Catalog.Type(entityName)
-	if !ok {
-		return nil, "", "", fmt.Errorf("%w: unknown entity type %s", eventfold.ErrNotFound, short(entityName))
+	typ, err = s.typeFor(r, entityName)
+	if err != nil {
+		return nil, "", "", err
 	}
 	id, err = url.PathUnescape(v["id"])
 	if err != nil {
@@ -87,6 +87,29 @@ func (s *Server) target(r *http.Request) (typ *entity.Type, entityName, id strin
 		return nil, "", "", err
 	}
 	return typ, entityName, id, nil
+}
+
+// projectionsPrefix starts the routes of projections; the same handlers
+// serve entities under /v1/{entity}.
+const projectionsPrefix = "/v1/projections/"
+
+// typeFor finds the route's type: an entity type under /v1/{entity}, a
+// projection under /v1/projections/{name}, never the other (a projection
+// takes no appends or commands; its table is written by its re-keying).
+func (s *Server) typeFor(r *http.Request, name string) (*entity.Type, error) {
+	typ, ok := s.b.Catalog.Type(name)
+	projRoute := strings.HasPrefix(r.URL.Path, projectionsPrefix)
+	switch {
+	case ok && projRoute && typ.Kind() != entity.KindProjection:
+		return nil, fmt.Errorf("%w: %s is an entity type, not a projection: /v1/%s", eventfold.ErrNotFound, short(name), name)
+	case ok && !projRoute && typ.Kind() == entity.KindProjection:
+		return nil, fmt.Errorf("%w: %s is a projection: /v1/projections/%s", eventfold.ErrNotFound, short(name), name)
+	case !ok && projRoute:
+		return nil, fmt.Errorf("%w: unknown projection %s", eventfold.ErrNotFound, short(name))
+	case !ok:
+		return nil, fmt.Errorf("%w: unknown entity type %s", eventfold.ErrNotFound, short(name))
+	}
+	return typ, nil
 }
 
 // parseQuery parses a raw query strictly: a malformed pair (a bad escape, a

@@ -168,9 +168,9 @@ func (s *Server) listEntities(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: entity type %s is not a valid path segment", eventfold.ErrInvalid, short(raw))
 	}
-	typ, ok := s.b.Catalog.Type(entityName)
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown entity type %s", eventfold.ErrNotFound, short(entityName))
+	typ, err := s.typeFor(r, entityName)
+	if err != nil {
+		return nil, err
 	}
 	lq, err := parseListQuery(r.URL.RawQuery)
 	if err != nil {
@@ -363,8 +363,9 @@ func (s *Server) askAll(ctx context.Context, typ *entity.Type, lq listQuery, her
 		i++
 	}
 	if len(here) > 0 {
-		lq.partitions = here
-		out[0].parts = s.listHere(ctx, typ, lq, standby)
+		local := lq // lq is the goroutines' too
+		local.partitions = here
+		out[0].parts = s.listHere(ctx, typ, local, standby)
 	}
 	wg.Wait()
 	return out
@@ -392,7 +393,11 @@ func (s *Server) askParts(ctx context.Context, typ *entity.Type, lq listQuery, m
 		nums[i] = strconv.Itoa(int(p))
 	}
 	q.Set("partitions", strings.Join(nums, ","))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+"/v1/"+url.PathEscape(typ.Name())+"?"+q.Encode(), nil)
+	path := "/v1/"
+	if typ.Kind() == entity.KindProjection {
+		path = projectionsPrefix
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.URL+path+url.PathEscape(typ.Name())+"?"+q.Encode(), nil)
 	if err != nil {
 		return partsAnswer{err: err}
 	}

@@ -112,6 +112,10 @@ func New(b Backend, own *Ownership, self Member, opts ...Option) (*Server, error
 	v1.Handle("/deadletters/{entity}", s.wrap(s.deadLetters)).Methods(http.MethodGet)
 	v1.Handle("/subscribers", s.wrap(s.subscribers)).Methods(http.MethodGet)
 	v1.Handle("/subscribers/{name}/{action:pause|resume}", s.require(ScopeAdmin, s.wrap(s.pauseSubscriber))).Methods(http.MethodPost)
+	// Projections are served by the entity handlers (typeFor keeps the two
+	// kinds apart).
+	v1.Handle("/projections/{entity}", s.wrap(s.listEntities)).Methods(http.MethodGet)
+	v1.Handle("/projections/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
 	v1.Handle("/{entity}", s.wrap(s.listEntities)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}", s.wrap(s.getEntity)).Methods(http.MethodGet)
 	v1.Handle("/{entity}/{id}/events", s.require(ScopeWrite, s.wrapStatus(http.StatusAccepted, s.appendEvent))).Methods(http.MethodPost)

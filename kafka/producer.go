@@ -128,6 +128,28 @@ func (p *Producer) Send(ctx context.Context, r Record) (Position, error) {
 	}
 }
 
+// Start enqueues r and returns at once; wait blocks until the broker
+// acknowledged it (or ctx ends). Records started one after another from
+// one goroutine reach each partition in that order: the producer keeps one
+// request in flight and retries in order.
+func (p *Producer) Start(ctx context.Context, r Record) (wait func(context.Context) (Position, error), err error) {
+	ch, err := p.enqueue(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (Position, error) {
+		select {
+		case res := <-ch:
+			if res.err != nil {
+				return Position{}, fmt.Errorf("kafka: produce to %s: %w", r.Topic, res.err)
+			}
+			return res.pos, nil
+		case <-ctx.Done():
+			return Position{}, ctx.Err()
+		}
+	}, nil
+}
+
 // SendAll produces records concurrently and waits for all of them; positions
 // are in the order of records. On error it still waits for every record it
 // enqueued (until ctx ends), so that when it returns nothing it sent is in

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/eventfold/eventfold/kafka"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/projection"
 	"github.com/eventfold/eventfold/subscriber"
 	"github.com/eventfold/eventfold/view"
 )
@@ -93,8 +95,13 @@ type Config struct {
 	// same ones.
 	Subscribers []subscriber.Subscriber
 	// RunSubscribers names those this node runs: nil runs all of them, an
-	// empty list none (serve --subscribers).
+	// empty list none (serve --subscribers). Projections' re-keying runs on
+	// every processor node whatever it says.
 	RunSubscribers []string
+	// Projections are the views across entities declared beside the
+	// entity types (package projection); every node of a cluster declares
+	// the same.
+	Projections []projection.Definition
 	// SubscriberOptions are appended to the options the node derives.
 	SubscriberOptions []subscriber.Option
 	// NoConsole turns off the ops console at /ui/ (package console): static
@@ -109,7 +116,8 @@ type Node struct {
 	ln        net.Listener
 	self      interactive.Member
 	proc      *processor.Processor // nil on replicas
-	subs      *subscriber.Runner   // nil without subscribers
+	subs      *subscriber.Runner   // nil without subscribers and projections
+	projs     *projection.Set      // nil without projections
 	view      *view.View           // nil on processors
 	catalog   interactive.Catalog
 	own       *interactive.Ownership
@@ -165,6 +173,16 @@ func New(cfg Config) (*Node, error) {
 }
 
 func (n *Node) build() error {
+	if len(n.cfg.Projections) > 0 {
+		set, err := projection.NewSet(n.cfg.Projections...)
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		// A projection's fold is an entity type of its own kind: its table,
+		// standbys, replicas and queries come with it.
+		n.projs = set
+		n.cfg.Entities = append(slices.Clone(n.cfg.Entities), set.Tables()...)
+	}
 	cfg := n.cfg
 	adv := cfg.AdvertiseURL
 	if adv == "" {
@@ -184,7 +202,7 @@ func (n *Node) build() error {
 	// all; a replica only keeps copies, so the API sends owner work
 	// (current reads, commands, history) to the owners. Both append.
 	backend := interactive.Backend{Producer: lazyProducer{n}, Records: lazyFetcher{n}}
-	if len(cfg.Subscribers) > 0 {
+	if len(cfg.Subscribers) > 0 || n.projs != nil {
 		backend.Subscribers = nodeSubscribers{n}
 	}
 	if role == interactive.RoleProcessor {
@@ -236,7 +254,7 @@ func (n *Node) build() error {
 		return err
 	}
 	n.own, n.api = own, api
-	if len(cfg.Subscribers) > 0 {
+	if len(cfg.Subscribers) > 0 || (n.projs != nil && n.proc != nil) {
 		if n.subs, err = n.buildSubscribers(types); err != nil {
 			return err
 		}
@@ -265,10 +283,21 @@ func (n *Node) buildSubscribers(types []*entity.Type) (*subscriber.Runner, error
 		subscriber.WithTopics(partitions, cfg.Replication),
 		subscriber.WithCommander(n.api),
 	}
-	if cfg.RunSubscribers != nil {
-		opts = append(opts, subscriber.WithOnly(cfg.RunSubscribers...))
+	subs, only := cfg.Subscribers, cfg.RunSubscribers
+	if n.projs != nil && n.proc != nil {
+		// The re-keying stages are subscribers with a sink; they run on
+		// every processor node.
+		for _, s := range n.projs.Subscribers() {
+			subs = append(slices.Clone(subs), s)
+			if only != nil {
+				only = append(slices.Clone(only), s.Name)
+			}
+		}
 	}
-	return subscriber.New(cfg.Brokers, types, cfg.Subscribers, append(opts, cfg.SubscriberOptions...)...)
+	if only != nil {
+		opts = append(opts, subscriber.WithOnly(only...))
+	}
+	return subscriber.New(cfg.Brokers, types, subs, append(opts, cfg.SubscriberOptions...)...)
 }
 
 // nodeSubscribers is the API's view of the node's subscribers.
@@ -478,7 +507,16 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	part("ownership", func() error { return n.own.Run(ctx) })
 	if n.subs != nil {
-		part("subscribers", func() error { return n.subs.Run(ctx) })
+		part("subscribers", func() error {
+			if n.projs != nil && n.proc != nil {
+				if err := n.projs.Open(n.cfg.Brokers, n.settings, n.catalog.Types()); err != nil {
+					return err
+				}
+				// After the runner: its claims have ended and hand nothing more.
+				defer n.projs.Close()
+			}
+			return n.subs.Run(ctx)
+		})
 	}
 	part("http", func() error {
 		serve := func() error { return srv.Serve(n.ln) }

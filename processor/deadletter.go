@@ -55,6 +55,11 @@ func (rt *entityRuntime) deadLetter(ctx goka.Context, data []byte, typ string, e
 	if errors.As(err, &fe) {
 		reason = fe.Reason
 	}
+	if reason == entity.ReasonSkip {
+		// Not applied on purpose (entity.ErrSkip): nothing to repair.
+		rt.p.metrics.evolveSkip.WithLabelValues(rt.typ.Name()).Inc()
+		return true
+	}
 	rt.p.cfg.Logger.Warn("event sent to dead-letter topic",
 		slog.String("entity", rt.typ.Name()), slog.String("key", limits.Truncate(ctx.Key(), 256)),
 		slog.Int("partition", int(ctx.Partition())), slog.Int64("offset", ctx.Offset()),

@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	folded      *prometheus.CounterVec
 	skipped     *prometheus.CounterVec
+	evolveSkip  *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	foldSeconds *prometheus.HistogramVec
 	rebalances  *prometheus.CounterVec
@@ -25,6 +26,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_processor_events_redelivered_total",
 			Help: "Redelivered events (offset already applied) that were not applied again.",
+		}, []string{"entity"}),
+		evolveSkip: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventfold_processor_events_skipped_total",
+			Help: "Events Evolve skipped on purpose (entity.ErrSkip): a projection's duplicate inputs.",
 		}, []string{"entity"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventfold_processor_dead_letters_total",
@@ -48,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Envelopes over the record limit that were not written (the size check before it should make this 0).",
 		}, []string{"entity"}),
 	}
-	for _, c := range []prometheus.Collector{m.folded, m.skipped, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected, m.oversized} {
+	for _, c := range []prometheus.Collector{m.folded, m.skipped, m.evolveSkip, m.deadLetters, m.foldSeconds, m.rebalances, m.cmdRejected, m.oversized} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("processor: register metrics: %w", err)
 		}

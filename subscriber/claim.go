@@ -69,6 +69,7 @@ type held struct {
 
 type item struct {
 	key        string
+	at         int64 // the offset of the event that released it
 	deliveries []Delivery
 	finish     []int64 // offsets done with the item
 	ack        []byte  // the key's envelope once done; nil keeps the last
@@ -166,6 +167,9 @@ func (c *claim) drain() {
 		c.mu.Lock()
 		busy := len(c.queues)
 		c.mu.Unlock()
+		if c.s.s.Sink != nil {
+			busy = int(c.queued.Load()) // batches the sink has not called done for
+		}
 		if busy == 0 {
 			return
 		}
@@ -221,7 +225,7 @@ func (c *claim) read(ctx context.Context, m *sarama.ConsumerMessage) ([]item, er
 		return nil, nil
 	}
 	var it item
-	it.key = key
+	it.key, it.at = key, m.Offset
 	included := false
 	if len(h) > 0 {
 		delete(c.held, key)
@@ -236,7 +240,7 @@ func (c *claim) read(ctx context.Context, m *sarama.ConsumerMessage) ([]item, er
 	} else {
 		if !included {
 			applied := step.Outcome == processor.Applied || step.Outcome == processor.Committed
-			it.deliveries = append(it.deliveries, c.delivery(rec, step, applied, step.State, step.Exists, step.Version))
+			it.deliveries = append(it.deliveries, c.delivery(rec, step, applied, step.Before, step.BeforeExists, step.State, step.Exists, step.Version))
 		}
 		it.finish = append(it.finish, m.Offset)
 		if step.PendingID == "" {
@@ -301,22 +305,30 @@ func (c *claim) resolve(h []held, rec processor.Record, step processor.Step) (_ 
 		mine := e.step.Outcome == processor.Pending && e.step.Command == cmd
 		switch {
 		case mine && committed && len(states) == len(events):
-			out = append(out, c.delivery(e.rec, e.step, true, states[i], true, baseVersion+uint64(i)+1))
+			before, beforeExists := base, baseExists
+			if i > 0 {
+				before, beforeExists = states[i-1], true
+			}
+			out = append(out, c.delivery(e.rec, e.step, true, before, beforeExists, states[i], true, baseVersion+uint64(i)+1))
 			i++
 		case mine && committed:
 			// Lost (see above).
 		case mine:
-			d := c.delivery(e.rec, e.step, false, base, baseExists, baseVersion)
+			d := c.delivery(e.rec, e.step, false, base, baseExists, base, baseExists, baseVersion)
 			d.Reason = string(entity.ReasonCommand)
 			out = append(out, d)
 		default:
 			// Rejected while the command was pending: the applied state
 			// was the one before the command.
-			out = append(out, c.delivery(e.rec, e.step, false, base, baseExists, baseVersion))
+			out = append(out, c.delivery(e.rec, e.step, false, base, baseExists, base, baseExists, baseVersion))
 		}
 	}
 	if committed {
-		out = append(out, c.delivery(rec, step, true, step.State, step.Exists, step.Version))
+		before, beforeExists := base, baseExists
+		if n := len(states); n > 0 && n == len(events) {
+			before, beforeExists = states[n-1], true
+		}
+		out = append(out, c.delivery(rec, step, true, before, beforeExists, step.State, step.Exists, step.Version))
 	}
 	return out, committed
 }
@@ -340,7 +352,7 @@ func (c *claim) fold(ctx context.Context, rec processor.Record) (processor.Step,
 	}
 }
 
-func (c *claim) delivery(rec processor.Record, step processor.Step, applied bool, state []byte, exists bool, version uint64) Delivery {
+func (c *claim) delivery(rec processor.Record, step processor.Step, applied bool, before []byte, beforeExists bool, state []byte, exists bool, version uint64) Delivery {
 	d := Delivery{
 		Subscriber: c.s.s.Name,
 		Entity:     c.typ.Name(),
@@ -356,6 +368,8 @@ func (c *claim) delivery(rec processor.Record, step processor.Step, applied bool
 		Timestamp:  rec.Timestamp,
 		rawState:   state,
 		exists:     exists,
+		rawBefore:  before,
+		hadBefore:  beforeExists,
 		topic:      c.topic,
 	}
 	if !applied {
@@ -386,6 +400,10 @@ func (c *claim) setAcked(key string, env []byte) {
 // enqueue queues it behind the key's earlier items; an item with nothing
 // to deliver and nothing before it is done at once.
 func (c *claim) enqueue(it item) {
+	if c.s.s.Sink != nil {
+		c.sink(it)
+		return
+	}
 	c.mu.Lock()
 	q := c.queues[it.key]
 	if q == nil && len(it.deliveries) == 0 {
@@ -406,6 +424,23 @@ func (c *claim) enqueue(it item) {
 		c.workers.Add(1)
 		go c.work(it.key)
 	}
+}
+
+// sink hands it to the subscriber's Sink, in the partition's order; it is
+// done when the sink says so.
+func (c *claim) sink(it item) {
+	if len(it.deliveries) == 0 {
+		c.complete(it)
+		return
+	}
+	c.addQueued(1)
+	var once sync.Once
+	c.s.s.Sink(Batch{Entity: c.typ.Name(), Partition: c.partition, Offset: it.at, Deliveries: it.deliveries, Leaving: c.stop}, func() {
+		once.Do(func() {
+			c.addQueued(-1)
+			c.complete(it)
+		})
+	})
 }
 
 // work hands a key's queued items to the handler until the queue is empty.

@@ -40,9 +40,20 @@ type Delivery struct {
 	// Attempt counts from 1.
 	Attempt int `json:"attempt"`
 
-	rawState []byte // the state in the entity's state codec
-	exists   bool
-	topic    string
+	rawState  []byte // the state in the entity's state codec
+	exists    bool
+	rawBefore []byte // the applied state before the event, likewise
+	hadBefore bool
+	topic     string
+}
+
+// RawStates returns the entity's applied state before and right after the
+// event, in its state codec (Entity.State), each with whether the entity
+// existed (had applied an event) then. A stage built on a subscriber (a
+// projection's re-keying) decodes them with the entity's own codec. A
+// delivery decoded from JSON has none.
+func (d Delivery) RawStates() (before []byte, beforeExists bool, after []byte, afterExists bool) {
+	return d.rawBefore, d.hadBefore, d.rawState, d.exists
 }
 
 // MarshalJSON writes an event that is not JSON (one that did not decode)

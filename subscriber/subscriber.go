@@ -18,8 +18,13 @@ type Subscriber struct {
 	Name string
 	// Entities are the names of the entity types it follows. Required.
 	Entities []string
-	// Handler gets each delivery. Required.
+	// Handler gets each delivery. Required, unless Sink is set.
 	Handler Handler
+	// Sink, instead of Handler, takes each partition's deliveries in the
+	// partition's order, one Batch at a time, without waiting for them to
+	// be done: a stage that forwards them elsewhere in order (a
+	// projection's re-keying). Only with AtLeastOnce.
+	Sink Sink
 	// Mode is AtLeastOnce (default) or AtMostOnce.
 	Mode Mode
 	// Start is where a subscriber that has never run begins delivering:
@@ -75,6 +80,29 @@ func (s Start) String() string {
 		return "now"
 	}
 	return "beginning"
+}
+
+// Sink takes a Batch and calls done once its deliveries are durable
+// elsewhere; a batch not done is handed over again after a restart or a
+// rebalance (at least once), in the same order and with the same Offset.
+// Sink is called from the partition's goroutine, in the partition's order,
+// and must not wait for the batch; it may call done from any goroutine.
+type Sink func(b Batch, done func())
+
+// Batch is what one event of a partition released: its own delivery, or
+// a command's deliveries once the command ended (the event that ended it
+// comes last).
+type Batch struct {
+	Entity    string
+	Partition int32
+	// Offset is the offset of the event that released the batch: it grows
+	// from batch to batch of a partition, and a batch handed over again
+	// has the same one.
+	Offset     int64
+	Deliveries []Delivery
+	// Leaving is closed when the partition is being taken away: a batch
+	// not yet durable will be handed over again to the next owner.
+	Leaving <-chan struct{}
 }
 
 // Handler handles one delivery. An error means "try again" (after the
@@ -149,8 +177,13 @@ func (s Subscriber) validate(types map[string]*entity.Type) error {
 		}
 		seen[e] = true
 	}
-	if s.Handler == nil {
+	switch {
+	case s.Handler == nil && s.Sink == nil:
 		errs = append(errs, errors.New("has no Handler"))
+	case s.Handler != nil && s.Sink != nil:
+		errs = append(errs, errors.New("has both a Handler and a Sink"))
+	case s.Sink != nil && s.Mode != AtLeastOnce:
+		errs = append(errs, errors.New("a Sink is at least once"))
 	}
 	if s.Mode != AtLeastOnce && s.Mode != AtMostOnce {
 		errs = append(errs, fmt.Errorf("mode %d is not AtLeastOnce or AtMostOnce", s.Mode))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventfold/eventfold/cluster"
 	"github.com/eventfold/eventfold/demo"
+	"github.com/eventfold/eventfold/demo/projections"
 	"github.com/eventfold/eventfold/interactive"
 	"github.com/eventfold/eventfold/limits"
 	"github.com/eventfold/eventfold/node"
@@ -66,6 +67,7 @@ func (s *serveFlags) config() (node.Config, error) {
 	cfg := node.Config{
 		Brokers:          s.kafka.brokerList(),
 		Entities:         demo.Entities(),
+		Projections:      projections.All(),
 		App:              s.kafka.app,
 		NodeID:           s.nodeID,
 		DataDir:          s.dataDir,

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/demo"
+	"github.com/eventfold/eventfold/demo/projections"
 	"github.com/eventfold/eventfold/processor"
+	"github.com/eventfold/eventfold/projection"
 )
 
 func runTopics(ctx context.Context, args []string) error {
@@ -33,7 +35,13 @@ func runTopics(ctx context.Context, args []string) error {
 	if err := k.probe(ctx, sc); err != nil {
 		return err
 	}
-	p, err := processor.New(k.brokerList(), demo.Entities(),
+	set, err := projection.NewSet(projections.All()...)
+	if err != nil {
+		return err
+	}
+	// The projections' tables and repartition topics too (their re-keying
+	// creates its own state topics when it starts).
+	p, err := processor.New(k.brokerList(), append(demo.Entities(), set.Tables()...),
 		processor.WithApp(k.app), processor.WithSaramaConfig(sc), processor.WithTopicPrefix(k.topicPrefix), processor.WithPartitions(int32(k.partitions)), processor.WithReplication(int16(k.replication)))
 	if err != nil {
 		return err

@@ -363,8 +363,9 @@ func (s *Server) askAll(ctx context.Context, typ *entity.Type, lq listQuery, her
 		i++
 	}
 	if len(here) > 0 {
-		lq.partitions = here
-		out[0].parts = s.listHere(ctx, typ, lq, standby)
+		local := lq // lq is the goroutines' too
+		local.partitions = here
+		out[0].parts = s.listHere(ctx, typ, local, standby)
 	}
 	wg.Wait()
 	return out

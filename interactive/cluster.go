@@ -3,6 +3,8 @@ package interactive
 import (
 	"net/http"
 	"time"
+
+	"github.com/eventfold/eventfold/entity"
 )
 
 // ClusterResponse is the body of GET /v1/cluster.
@@ -17,6 +19,8 @@ type ClusterResponse struct {
 
 // EntityLayout is one entity type's partition map.
 type EntityLayout struct {
+	// Kind is "entity" or "projection" (a projection's fold stage).
+	Kind       string           `json:"kind"`
 	Partitions int32            `json:"partitions"`
 	Stable     bool             `json:"stable"`
 	Owners     map[int32]string `json:"owners"`
@@ -52,7 +56,12 @@ func (s *Server) clusterResponse() ClusterResponse {
 		if s.b.Lag != nil {
 			lag = s.b.Lag.Lags(name)
 		}
+		kind := "entity"
+		if t.Kind() == entity.KindProjection {
+			kind = "projection"
+		}
 		out.Entities[name] = EntityLayout{
+			Kind:       kind,
 			Partitions: s.b.Catalog.Partitions(name),
 			Stable:     snap.Stable[name],
 			Owners:     snap.Owners[name],

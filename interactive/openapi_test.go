@@ -11,7 +11,7 @@ import (
 // The OpenAPI document lists every route the server has, and every error code.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	doc := string(interactive.OpenAPI)
-	for _, path := range []string{"/v1/{entity}:", "/v1/{entity}/{id}:", "/v1/{entity}/{id}/events:", "/v1/{entity}/{id}/commands:",
+	for _, path := range []string{"/v1/{entity}:", "/v1/{entity}/{id}:", "/v1/projections/{entity}:", "/v1/projections/{entity}/{id}:", "/v1/{entity}/{id}/events:", "/v1/{entity}/{id}/commands:",
 		"/v1/cluster:", "/v1/cluster/partitions:", "/v1/deadletters/{entity}:", "/v1/whoami:", "/v1/subscribers:", "/v1/subscribers/{name}/{action}:", "/v1/openapi.yaml:", "/healthz:", "/readyz:", "/metrics:"} {
 		if !strings.Contains(doc, "\n  "+path) {
 			t.Errorf("openapi.yaml lacks %s", path)

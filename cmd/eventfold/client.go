@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/eventfold/eventfold/interactive"
 )
@@ -43,7 +44,7 @@ func runGet(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return errors.New("usage: eventfold get [flags] <entity> <id>")
+		return errors.New("usage: eventfold get [flags] <entity> <id>  (or projections/<name> <key>)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -51,7 +52,12 @@ func runGet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := cl.Get(ctx, fs.Arg(0), fs.Arg(1))
+	get := cl.Get
+	name, isProjection := strings.CutPrefix(fs.Arg(0), projectionsArg)
+	if isProjection {
+		get = cl.Projection
+	}
+	a, err := get(ctx, name, fs.Arg(1))
 	if err != nil {
 		return err
 	}
@@ -156,18 +162,23 @@ func runList(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: eventfold list [flags] <entity>")
+		return errors.New("usage: eventfold list [flags] <entity>  (or projections/<name>)")
 	}
 	cl, err := c.client()
 	if err != nil {
 		return err
+	}
+	list := cl.List
+	name, isProjection := strings.CutPrefix(fs.Arg(0), projectionsArg)
+	if isProjection {
+		list = cl.ListProjection
 	}
 	o := interactive.ListOptions{Prefix: *prefix, After: *after, Limit: *limit, NoState: *ids, Strong: *strong}
 	enc := json.NewEncoder(os.Stdout)
 	for {
 		// --timeout bounds each page: --all may list millions.
 		pctx, cancel := context.WithTimeout(ctx, c.timeout)
-		page, err := cl.List(pctx, fs.Arg(0), o)
+		page, err := list(pctx, name, o)
 		cancel()
 		if err != nil {
 			return err
@@ -186,6 +197,10 @@ func runList(ctx context.Context, args []string) error {
 		o.After = *page.Next
 	}
 }
+
+// projectionsArg prefixes a projection's name where get and list take an
+// entity type: get projections/customer-orders user-000001.
+const projectionsArg = "projections/"
 
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)

@@ -52,7 +52,13 @@ func startDev(t *testing.T) (url, brokers string) {
 		if a.Version != 3 {
 			return fmt.Errorf("order-42 at version %d", a.Version)
 		}
-		return nil
+		// The projections follow the entities: order-42's customer and
+		// the demo's roles are there too.
+		if _, err := cl.Projection(context.Background(), "customer-orders", "user-000001"); err != nil {
+			return err
+		}
+		_, err = cl.Projection(context.Background(), "users-by-role", "admin")
+		return err
 	})
 	return url, fmt.Sprintf("127.0.0.1:%d", kafkaPort)
 }

@@ -219,6 +219,9 @@ func TestProjectionsEqualAnIndependentFoldAndSurviveAReplay(t *testing.T) {
 	produce(t, k, events[len(events)/2:])
 	c.WaitRebalanced(60 * time.Second)
 	n := c.Nodes()[0]
+	// Commands of several events (an order and its items): one batch for
+	// the re-keying, each event an input of its own.
+	placeOrders(t, n.Client, want)
 	var keys, wrong int
 	var first string
 	eventfoldtest.Eventually(t, 90*time.Second, func() error {
@@ -275,6 +278,35 @@ func TestProjectionsEqualAnIndependentFoldAndSurviveAReplay(t *testing.T) {
 		return nil
 	})
 	t.Logf("after %d inputs were written a second time: %d keys equal, none applied twice", inputs, keys)
+}
+
+// placeOrders places orders of 1 to 4 items for customers of their own,
+// each one command of several events, and adds what customer-orders must
+// then hold to want.
+func placeOrders(t *testing.T, c *interactive.Client, want expected) {
+	t.Helper()
+	for i := range 20 {
+		items := make([]map[string]any, 1+i%4)
+		var total int64
+		for j := range items {
+			items[j] = map[string]any{"sku": fmt.Sprintf("SKU-%d", j), "quantity": 1 + j, "price_cents": 100 * (i + 1)}
+			total += int64((1 + j) * 100 * (i + 1))
+		}
+		customer, order := fmt.Sprintf("cmd-customer-%d", i), fmt.Sprintf("cmd-order-%d", i)
+		cmd, _ := json.Marshal(map[string]any{"type": "PlaceOrder", "customer_id": customer, "items": items})
+		res, err := c.Command(context.Background(), "orders", order, cmd, interactive.CommandOptions{})
+		if err != nil {
+			t.Fatalf("PlaceOrder %s: %v", order, err)
+		}
+		if res.Events != 1+len(items) {
+			t.Fatalf("PlaceOrder %s appended %d events, want %d", order, res.Events, 1+len(items))
+		}
+		b, _ := json.Marshal(projections.Customer{Open: map[string]int64{order: total}, Orders: 1})
+		want["customer-orders"][customer] = struct {
+			state   json.RawMessage
+			version uint64
+		}{b, uint64(res.Events)}
+	}
 }
 
 // repartitionRecords counts the records in both repartition topics.

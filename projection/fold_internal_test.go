@@ -12,7 +12,9 @@ import (
 // then index; other source partitions have their own.
 func TestDedupeAppliesEachOriginOnce(t *testing.T) {
 	sum := dedupe(func(s int, in int) (int, error) { return s + in, nil })
-	o := func(e string, p int32, x int64, i int) *Origin { return &Origin{Entity: e, Partition: p, Offset: x, Index: i} }
+	o := func(e string, p int32, x int64, i int) *Origin {
+		return &Origin{Entity: e, Partition: p, Offset: x, Index: i}
+	}
 	steps := []struct {
 		origin  *Origin
 		applied bool

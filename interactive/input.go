@@ -19,6 +19,7 @@ import (
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/entity"
 	"github.com/eventfold/eventfold/limits"
+	"github.com/eventfold/eventfold/projection/progress"
 )
 
 // Everything a request carries is checked here, where it enters: the path
@@ -150,7 +151,7 @@ func shortErr(err error) string {
 
 // Query parameters by route.
 var (
-	readParams    = []string{"consistency", "max_lag", "min_offset", "version", "as_of"}
+	readParams    = []string{"consistency", "max_lag", "min_offset", "version", "as_of", "min_source"}
 	historyParams = []string{"after", "limit"}
 	commandParams = []string{"expected_version"}
 )
@@ -163,6 +164,15 @@ type readOptions struct {
 	version   uint64    // version=N: the state after N applied events (history)
 	asOf      time.Time // as_of=T: the state after the events up to T (history)
 	hasAsOf   bool      // as_of was given: any time, the zero time too, is a point in time
+	// min_source=<entity>:<partition>:<offset> (projections): the owner
+	// answers once every input of that source event is folded.
+	minSource *sourcePosition
+}
+
+type sourcePosition struct {
+	entity    string
+	partition int32
+	offset    int64
 }
 
 // pointInTime reports whether the read asks for a past state.
@@ -188,6 +198,13 @@ func parseReadOptions(rawQuery string) (readOptions, error) {
 			return o, fmt.Errorf("%w: max_lag=%s, want a number >= 0", eventfold.ErrInvalid, short(v))
 		}
 		o.maxLag = n
+	}
+	if q.Has("min_source") {
+		e, p, off, err := progress.ParseSource(q.Get("min_source"))
+		if err != nil {
+			return o, fmt.Errorf("%w: %s", eventfold.ErrInvalid, short(err.Error()))
+		}
+		o.minSource, o.strong = &sourcePosition{e, p, off}, true
 	}
 	if q.Has("min_offset") {
 		v := q.Get("min_offset")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventfold/eventfold"
 	"github.com/eventfold/eventfold/entity"
+	"github.com/eventfold/eventfold/projection/progress"
 	"github.com/eventfold/eventfold/table"
 )
 
@@ -48,6 +49,9 @@ func (s *Server) getEntity(r *http.Request) (any, error) {
 	opts, err := parseReadOptions(r.URL.RawQuery)
 	if err != nil {
 		return nil, err
+	}
+	if opts.minSource != nil && typ.Kind() != entity.KindProjection {
+		return nil, fmt.Errorf("%w: min_source is for projections; an entity takes min_offset", eventfold.ErrInvalid)
 	}
 	ctx := r.Context()
 	if r.Header.Get(HeaderStandby) != "" {
@@ -101,6 +105,11 @@ func (s *Server) getEntity(r *http.Request) (any, error) {
 // ownerRead reads as the owner, first waiting (until deadline) for the fold
 // to pass minOffset when one is given.
 func (s *Server) ownerRead(ctx context.Context, entityName, id string, opts readOptions, deadline time.Time) (table.Entry, error) {
+	if ms := opts.minSource; ms != nil {
+		if err := s.waitSource(ctx, entityName, id, ms, deadline); err != nil {
+			return table.Entry{}, err
+		}
+	}
 	minOffset := opts.minOffset
 	if c := s.b.Commander; c != nil && minOffset >= 0 {
 		wctx, cancel := context.WithDeadline(ctx, deadline)
@@ -125,6 +134,42 @@ func (s *Server) ownerRead(ctx context.Context, entityName, id string, opts read
 		return table.Entry{}, s.notOwner(entityName, id)
 	}
 	return s.b.Owner.Get(ctx, entityName, id)
+}
+
+// waitSource waits (until deadline) for the owner of id's partition of
+// projection entityName to have folded every input of the source event
+// ms: the partition's progress markers (package projection/progress) say
+// so once they passed its offset.
+func (s *Server) waitSource(ctx context.Context, entityName, id string, ms *sourcePosition, deadline time.Time) error {
+	if s.b.Owner == nil {
+		return s.notOwner(entityName, id)
+	}
+	n := s.b.Catalog.Partitions(entityName)
+	if n <= 0 {
+		return fmt.Errorf("%w: %s is starting", eventfold.ErrNotRecovered, entityName)
+	}
+	key := progress.Key(s.cfg.Partitioner, s.cfg.Partitioner.Partition(id, n), n)
+	for {
+		e, err := s.b.Owner.Get(ctx, entityName, key)
+		switch {
+		case err == nil:
+			if p, err := progress.Read(e.State); err == nil && p.Passed(ms.entity, ms.partition, ms.offset) {
+				return nil
+			}
+		case errors.Is(err, eventfold.ErrNotFound):
+			// No marker in this partition yet.
+		default:
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s:%d:%d not folded into %s %s within %v", ErrTimeout, short(ms.entity), ms.partition, ms.offset, entityName, short(id), s.cfg.lookupDeadline)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // notOwner is the owner read of a node that owns nothing (a replica),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -333,4 +334,58 @@ func repartitionRecords(t *testing.T, k *eventfoldtest.Kafka) int64 {
 		}
 	}
 	return n
+}
+
+// Read-your-writes across the re-keying: a client that appended an order
+// event asks the customer's projection with min_source (the append's
+// position) and gets a state that has it; a position never written times
+// out with 504; an entity read refuses min_source.
+func TestReadYourWritesAcrossTheReKeying(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	c := eventfoldtest.StartNodes(t, k, 2, demo.Entities(), func(cfg *node.Config) {
+		withProjections(cfg)
+		cfg.LookupDeadline = 3 * time.Second
+	})
+	nodes := c.Nodes()
+	get := func(url string) (int, interactive.EntityResponse) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body interactive.EntityResponse
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	var worst time.Duration
+	for i := range 20 {
+		customer, order := fmt.Sprintf("ryw-c-%d", i), fmt.Sprintf("ryw-o-%d", i)
+		n := nodes[i%len(nodes)]
+		a, err := n.Client.Append(context.Background(), "orders", order, []byte(fmt.Sprintf(`{"type":"OrderCreated","customer_id":%q}`, customer)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		code, body := get(fmt.Sprintf("%s/v1/projections/customer-orders/%s?min_source=orders:%d:%d", nodes[(i+1)%len(nodes)].URL(), customer, a.Partition, a.Offset))
+		worst = max(worst, time.Since(start))
+		var st projections.Customer
+		_ = json.Unmarshal(body.State, &st)
+		if code != http.StatusOK || st.Orders != 1 || st.Open[order] != 0 || len(st.Open) != 1 {
+			t.Fatalf("%s after appending %s at %d/%d: %d %s", customer, order, a.Partition, a.Offset, code, body.State)
+		}
+	}
+	t.Logf("20 reads with min_source each saw their append; the slowest waited %v", worst)
+
+	if code, _ := get(nodes[0].URL() + "/v1/projections/customer-orders/ryw-c-0?min_source=orders:0:99999999"); code != http.StatusGatewayTimeout {
+		t.Errorf("min_source never reached: %d, want 504", code)
+	}
+	for _, q := range []string{"min_source=orders:0", "min_source=orders:x:1", "min_source=:0:1"} {
+		if code, _ := get(nodes[0].URL() + "/v1/projections/customer-orders/ryw-c-0?" + q); code != http.StatusBadRequest {
+			t.Errorf("?%s: %d, want 400", q, code)
+		}
+	}
+	if code, _ := get(nodes[0].URL() + "/v1/orders/ryw-o-0?min_source=orders:0:1"); code != http.StatusBadRequest {
+		t.Errorf("min_source on an entity: %d, want 400", code)
+	}
 }

@@ -53,6 +53,10 @@ type Set struct {
 	// was not written: nothing after it may be, or a later input would be
 	// in the topic without an earlier one.
 	broken map[<-chan struct{}]bool
+	marks  map[marksKey]*claimMarks
+
+	client      sarama.Client // the repartition topics' partition counts
+	partitioner kafka.Partitioner
 }
 
 // NewSet checks the projections.
@@ -107,7 +111,7 @@ func (s *Set) Open(brokers []string, settings cluster.Settings, types []*entity.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.topics, s.dlqs, s.log = map[string]string{}, map[string]string{}, settings.Logger
-	s.broken = map[<-chan struct{}]bool{}
+	s.broken, s.marks, s.partitioner = map[<-chan struct{}]bool{}, map[marksKey]*claimMarks{}, settings.Partitioner
 	for _, sp := range s.specs {
 		for _, t := range types {
 			if t.Name() == sp.name {
@@ -128,7 +132,12 @@ func (s *Set) Open(brokers []string, settings cluster.Settings, types []*entity.
 	if err != nil {
 		return fmt.Errorf("projection: %w", err)
 	}
-	s.pr = pr
+	client, err := sarama.NewClient(brokers, kafka.Copy(settings.Sarama, "eventfold-projections-meta"))
+	if err != nil {
+		pr.Close()
+		return fmt.Errorf("projection: %w", err)
+	}
+	s.pr, s.client = pr, client
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return nil
 }
@@ -137,14 +146,27 @@ func (s *Set) Open(brokers []string, settings cluster.Settings, types []*entity.
 // handed over again after the restart) and closes the producer.
 func (s *Set) Close() error {
 	s.mu.Lock()
-	pr, cancel := s.pr, s.cancel
-	s.pr = nil
+	pr, cancel, client := s.pr, s.cancel, s.client
+	s.pr, s.client = nil, nil
+	marks := make([]*claimMarks, 0, len(s.marks))
+	for _, cm := range s.marks {
+		marks = append(marks, cm)
+	}
 	s.mu.Unlock()
+	// cm.mu before s.mu, as the sink takes them.
+	for _, cm := range marks {
+		cm.mu.Lock()
+		if cm.timer != nil {
+			cm.timer.Stop() // one already running finds s.pr nil
+		}
+		cm.mu.Unlock()
+	}
 	if pr == nil {
 		return nil
 	}
 	cancel()
 	s.waits.Wait()
+	client.Close()
 	return pr.Close()
 }
 
@@ -161,6 +183,9 @@ func (s *Set) sink(sp *spec) subscriber.Sink {
 			return // handed over again after the restart (or the rebalance)
 		}
 		mapping := sp.sources[b.Entity]
+		cm := s.marksOf(sp.name, b.Leaving)
+		cm.mu.Lock()
+		defer cm.mu.Unlock()
 		var waits []func(context.Context) (kafka.Position, error)
 		start := func(r kafka.Record) bool {
 			w, err := pr.Start(ctx, r)
@@ -197,6 +222,7 @@ func (s *Set) sink(sp *spec) subscriber.Sink {
 				}
 			}
 		}
+		s.advance(sp, cm, b.Entity, b.Partition, b.Offset, b.Leaving)
 		if len(waits) == 0 {
 			done()
 			return

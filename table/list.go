@@ -24,6 +24,11 @@ type ListQuery struct {
 // table/store's): not an entity.
 const offsetKey = "__offset"
 
+// internalKeyPrefix starts keys a table keeps for itself (a projection's
+// progress markers, package projection/progress): never listed, and no
+// id the API accepts starts with it.
+const internalKeyPrefix = "\x00"
+
 // itemOverhead is what an item costs in an answer beside its key and state
 // (field names, version, offset, time).
 const itemOverhead = 96
@@ -65,7 +70,7 @@ func (s *Set) List(entity string, partition int32, q ListQuery) (ListPart, error
 	}
 	for ; ok; ok = it.Next() {
 		key := string(it.Key())
-		if !strings.HasPrefix(key, q.Prefix) || key == offsetKey {
+		if !strings.HasPrefix(key, q.Prefix) || key == offsetKey || strings.HasPrefix(key, internalKeyPrefix) {
 			continue
 		}
 		raw, err := it.Value()

@@ -164,3 +164,43 @@ func headers(m *sarama.ConsumerMessage) map[string]string {
 	}
 	return out
 }
+
+// An event Evolve skips on purpose (entity.ErrSkip, what a projection
+// answers to a copy of an input) is neither applied nor dead-lettered:
+// the version stays, the history lists it as not applied, a counter
+// counts it.
+func TestSkippedEventsAreNeitherAppliedNorDeadLettered(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	reg := prometheus.NewRegistry()
+	r := startProcessor(t, k.Brokers, t.TempDir(), processor.WithRegisterer(reg))
+	produce(t, k.Brokers, []kafka.Record{
+		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 1)},
+		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 777)},
+		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, -1)}, // a dead letter, to know when the fold passed the skip
+		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 2)},
+	})
+	waitVersions(t, r.Processor, "counters", map[string]uint64{"k1": 2})
+	if e, _ := r.Get(context.Background(), "counters", "k1"); string(e.State) != `{"sum":3,"count":2,"last":[1,2]}` {
+		t.Errorf("state = %s", e.State)
+	}
+	page, err := r.History(context.Background(), "counters", "k1", -1, 10)
+	if err != nil || len(page.Events) != 4 {
+		t.Fatalf("history: %+v, %v", page, err)
+	}
+	if ev := page.Events[1]; ev.Applied || ev.Version != 1 {
+		t.Errorf("the skipped event in the history: %+v, want not applied at version 1", ev)
+	}
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		if got := metricSum(t, reg, "eventfold_processor_dead_letters_total"); got != 1 {
+			return errorf("%v dead letters, want 1 (the -1, not the skip)", got)
+		}
+		return nil
+	})
+	dlq, err := kafka.ReadAll(context.Background(), k.Brokers, eventfoldtest.SaramaConfig(), "counters-events-dlq")
+	if err != nil || len(dlq) != 1 || string(dlq[0].Value) != string(encodeAdded(t, -1)) {
+		t.Fatalf("dead letters: %d, %v; want only the -1", len(dlq), err)
+	}
+	if got := metricSum(t, reg, "eventfold_processor_events_skipped_total"); got != 1 {
+		t.Errorf("skipped counter = %v, want 1", got)
+	}
+}

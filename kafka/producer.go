@@ -110,22 +110,14 @@ func NewProducer(brokers []string, base *sarama.Config, p Partitioner, opts ...P
 	return pr, nil
 }
 
-// Send produces r and waits for the broker's acknowledgement.
+// Send produces r and waits for the broker's acknowledgement. If ctx
+// ends first the record may still be written; the caller cannot know where.
 func (p *Producer) Send(ctx context.Context, r Record) (Position, error) {
-	ch, err := p.enqueue(ctx, r)
+	wait, err := p.Start(ctx, r)
 	if err != nil {
 		return Position{}, err
 	}
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			return Position{}, fmt.Errorf("kafka: produce to %s: %w", r.Topic, res.err)
-		}
-		return res.pos, nil
-	case <-ctx.Done():
-		// The record may still be written; the caller cannot know where.
-		return Position{}, ctx.Err()
-	}
+	return wait(ctx)
 }
 
 // Start enqueues r and returns at once; wait blocks until the broker

@@ -55,6 +55,7 @@ type claim struct {
 	acked  map[string][]byte // envelope per key as of its done deliveries
 	dirty  map[string]bool   // acked and not yet in the state topic
 	queues map[string]*keyQueue
+	sinkQ  []*sinkItem // a Sink's items not yet completed, in the partition's order
 
 	hctx    context.Context // handlers' context: outlives the session by drainTimeout
 	workers sync.WaitGroup
@@ -426,21 +427,58 @@ func (c *claim) enqueue(it item) {
 	}
 }
 
-// sink hands it to the subscriber's Sink, in the partition's order; it is
-// done when the sink says so.
+// sink hands it to the subscriber's Sink, in the partition's order. The
+// sink says done in any order (each batch's acknowledgements are waited
+// for on their own); items are completed in the partition's order all the
+// same, so a key's acked envelope is never set back to an older one (the
+// state a restart would restore from).
 func (c *claim) sink(it item) {
-	if len(it.deliveries) == 0 {
-		c.complete(it)
+	si := &sinkItem{it: it, done: len(it.deliveries) == 0}
+	c.mu.Lock()
+	c.sinkQ = append(c.sinkQ, si)
+	c.mu.Unlock()
+	c.addQueued(1)
+	if si.done {
+		c.sinkDone(si)
 		return
 	}
-	c.addQueued(1)
 	var once sync.Once
 	c.s.s.Sink(Batch{Entity: c.typ.Name(), Partition: c.partition, Offset: it.at, Deliveries: it.deliveries, Leaving: c.stop}, func() {
-		once.Do(func() {
-			c.addQueued(-1)
-			c.complete(it)
-		})
+		once.Do(func() { c.sinkDone(si) })
 	})
+}
+
+// sinkItem is an item handed to the sink, and whether it said done.
+type sinkItem struct {
+	it   item
+	done bool
+}
+
+// sinkDone marks si done and completes, in order, the items at the head of
+// the queue that are done. The acked envelopes are set under the lock that
+// orders them.
+func (c *claim) sinkDone(si *sinkItem) {
+	c.mu.Lock()
+	si.done = true
+	var finished []int64
+	n := 0
+	for len(c.sinkQ) > 0 && c.sinkQ[0].done {
+		it := c.sinkQ[0].it
+		c.sinkQ = c.sinkQ[1:]
+		if it.ack != nil {
+			c.acked[it.key] = it.ack
+			c.dirty[it.key] = true
+		}
+		finished = append(finished, it.finish...)
+		n++
+	}
+	c.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	c.addQueued(-int64(n))
+	c.win.finish(finished...)
+	c.signal()
 }
 
 // work hands a key's queued items to the handler until the queue is empty.

@@ -85,3 +85,73 @@ func TestSinkGetsBatchesInPartitionOrderWithBothStates(t *testing.T) {
 		}
 	}
 }
+
+// A sink may say done out of order (each batch's acknowledgements are
+// waited for on their own). The state kept for a restart must still be
+// the newest: a later run that starts after the three events folds the
+// fourth onto all three, not onto the one whose done came last.
+func TestSinkDoneOutOfOrderKeepsTheNewestState(t *testing.T) {
+	k := eventfoldtest.NewKafka(t, 1)
+	ensureTopics(t, k.Brokers)
+	produce(t, k.Brokers, []kafka.Record{plain("a", 1), plain("a", 2), plain("a", 3)})
+	var (
+		mu    sync.Mutex
+		dones []func()
+	)
+	held := subscriber.Subscriber{Name: "sink", Entities: []string{"counters"}, Sink: func(_ subscriber.Batch, done func()) {
+		mu.Lock()
+		dones = append(dones, done)
+		mu.Unlock()
+	}}
+	r := start(t, k.Brokers, "sinkorder", []subscriber.Subscriber{held})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dones) < 3 {
+			return fmt.Errorf("%d batches", len(dones))
+		}
+		return nil
+	})
+	mu.Lock()
+	for _, i := range []int{2, 0, 1} { // the last batch's acknowledgement first, the middle one's last
+		dones[i]()
+	}
+	mu.Unlock()
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		for _, st := range r.Status() {
+			if st.Lag > 0 || len(st.Partitions["counters"]) == 0 {
+				return fmt.Errorf("lag %d on partitions %v", st.Lag, st.Partitions)
+			}
+		}
+		return nil
+	})
+	r.stop(t) // flushes the state and commits
+
+	produce(t, k.Brokers, []kafka.Record{plain("a", 4)})
+	var (
+		bmu     sync.Mutex
+		batches []subscriber.Batch
+	)
+	again := subscriber.Subscriber{Name: "sink", Entities: []string{"counters"}, Sink: func(b subscriber.Batch, done func()) {
+		bmu.Lock()
+		batches = append(batches, b)
+		bmu.Unlock()
+		done()
+	}}
+	start(t, k.Brokers, "sinkorder", []subscriber.Subscriber{again})
+	eventfoldtest.Eventually(t, 30*time.Second, func() error {
+		bmu.Lock()
+		defer bmu.Unlock()
+		if len(batches) == 0 {
+			return fmt.Errorf("no batch yet")
+		}
+		return nil
+	})
+	bmu.Lock()
+	defer bmu.Unlock()
+	d := batches[0].Deliveries[0]
+	before, _, after, _ := d.RawStates()
+	if len(batches) != 1 || string(before) != `{"sum":6,"count":3}` || string(after) != `{"sum":10,"count":4}` {
+		t.Fatalf("after the restart: %d batches, the first %s -> %s; want one, {sum 6} -> {sum 10}", len(batches), before, after)
+	}
+}

@@ -74,8 +74,9 @@ func (s *Server) forward(r *http.Request, to Member, o forwardOpts) (any, error)
 	if r.Method != http.MethodGet {
 		reqBody = bytes.NewReader(o.body)
 	}
-	if r.Method != http.MethodGet || r.URL.Query().Has("min_offset") {
-		// The owner waits for its fold (a command's events, min_offset).
+	if q := r.URL.Query(); r.Method != http.MethodGet || q.Has("min_offset") || q.Has("min_source") {
+		// The owner waits for its fold (a command's events, min_offset,
+		// a projection's min_source).
 		timeout = max(timeout, s.cfg.lookupDeadline+time.Second)
 	}
 	// The timeout bounds the wait for the answer's start (its headers and

@@ -175,7 +175,7 @@ func TestSkippedEventsAreNeitherAppliedNorDeadLettered(t *testing.T) {
 	r := startProcessor(t, k.Brokers, t.TempDir(), processor.WithRegisterer(reg))
 	produce(t, k.Brokers, []kafka.Record{
 		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 1)},
-		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 777)},
+		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 4242)},
 		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, -1)}, // a dead letter, to know when the fold passed the skip
 		{Topic: "counters-events", Key: "k1", Value: encodeAdded(t, 2)},
 	})

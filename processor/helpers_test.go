@@ -41,8 +41,8 @@ func evolveCounter(s counter, e counterEvent) (counter, error) {
 		if e.N == 666 {
 			panic("the number of the beast")
 		}
-		if e.N == 777 {
-			return s, fmt.Errorf("%w: 777 is ignored", entity.ErrSkip)
+		if e.N == 4242 {
+			return s, fmt.Errorf("%w: 4242 is ignored", entity.ErrSkip)
 		}
 		if e.N < 0 {
 			return s, fmt.Errorf("%w: %d", errNegative, e.N)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -22,12 +23,58 @@ import (
 type Union[E any] struct {
 	byName map[string]func() E
 	byType map[reflect.Type]string
+	// older are a member's earlier versions, oldest first (Upcast): the
+	// member itself is version len(older[name])+1.
+	older map[string][]olderVersion
+}
+
+// olderVersion is one earlier shape of a member and how it becomes the
+// next one.
+type olderVersion struct {
+	newFn func() any
+	up    func(any) (any, error)
 }
 
 // NewUnion returns an empty union for the interface E.
 func NewUnion[E any]() *Union[E] {
-	return &Union[E]{byName: map[string]func() E{}, byType: map[reflect.Type]string{}}
+	return &Union[E]{byName: map[string]func() E{}, byType: map[reflect.Type]string{}, older: map[string][]olderVersion{}}
 }
+
+// Upcast registers an earlier version of the member name, which must be
+// registered already: the first call registers version 1, the next
+// version 2, and so on, and the member itself is then the newest version.
+// newFn returns a value to decode that version into; up turns one into
+// the next version's value (the next earlier one's, or the member's E).
+//
+// Stored events are never rewritten: an event's version is its "v" member
+// (absent: 1); Encode writes the newest with "v" (when there is more than
+// one version), and Decode brings every older one up to the newest, so
+// whoever decodes (the fold, the history, subscribers) sees one shape.
+// An up that fails, or a version the union does not know, does not decode.
+func (u *Union[E]) Upcast(name string, newFn func() any, up func(old any) (any, error)) error {
+	if _, ok := u.byName[name]; !ok {
+		return fmt.Errorf("codec: Upcast(%q): register the member first", name)
+	}
+	if newFn == nil || up == nil {
+		return fmt.Errorf("codec: Upcast(%q): newFn and up are required", name)
+	}
+	if t := reflect.TypeOf(newFn()); t == nil || t.Kind() != reflect.Pointer {
+		return fmt.Errorf("codec: Upcast(%q): newFn must return a pointer, got %v", name, t)
+	}
+	u.older[name] = append(u.older[name], olderVersion{newFn: newFn, up: up})
+	return nil
+}
+
+// MustUpcast is Upcast for package initialisation.
+func (u *Union[E]) MustUpcast(name string, newFn func() any, up func(old any) (any, error)) *Union[E] {
+	if err := u.Upcast(name, newFn, up); err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// Version is the newest version of the member name (1 without Upcast).
+func (u *Union[E]) Version(name string) int { return len(u.older[name]) + 1 }
 
 // Register adds a member: newFn returns a fresh value (usually a pointer to a
 // struct) to decode into. It fails on empty or duplicate names and types.
@@ -101,9 +148,19 @@ func (u *Union[E]) Encode(v E) ([]byte, error) {
 		// Decode would refuse the result (ErrDuplicateType).
 		return nil, fmt.Errorf(`codec: %T encodes a "type" member of its own; the union writes the discriminator there`, v)
 	}
-	out := make([]byte, 0, len(body)+len(nameJSON)+9)
+	version := u.Version(name)
+	if version > 1 {
+		if own, err := member(body, isVersionKey); err != nil || own != nil {
+			return nil, fmt.Errorf(`codec: %T encodes a "v" member of its own; the union writes the version there`, v)
+		}
+	}
+	out := make([]byte, 0, len(body)+len(nameJSON)+20)
 	out = append(out, `{"type":`...)
 	out = append(out, nameJSON...)
+	if version > 1 {
+		out = append(out, `,"v":`...)
+		out = strconv.AppendInt(out, int64(version), 10)
+	}
 	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
 		out = append(out, ',')
 	}
@@ -134,12 +191,66 @@ func (u *Union[E]) Decode(data []byte) (E, error) {
 	if !ok {
 		return zero, decodeError(data, name, ErrUnknownType)
 	}
+	if older := u.older[name]; len(older) > 0 {
+		return u.decodeVersion(data, name, newFn, older)
+	}
 	v := newFn()
 	// Unmarshal checks the whole input (trailing data too) before it decodes.
 	if err := json.Unmarshal(data, v); err != nil {
 		return zero, &DecodeError{Codec: "union", Type: name, Err: err}
 	}
 	return v, nil
+}
+
+// decodeVersion decodes a member that has earlier versions: its "v"
+// member says which (absent: 1), and the upcasters bring it to the newest.
+func (u *Union[E]) decodeVersion(data []byte, name string, newFn func() E, older []olderVersion) (E, error) {
+	var zero E
+	raw, err := member(data, isVersionKey)
+	if err != nil {
+		if errors.Is(err, ErrDuplicateType) {
+			err = errDuplicateVersion
+		}
+		return zero, decodeError(data, name, err)
+	}
+	version := 1
+	if raw != nil {
+		n, err := strconv.Atoi(string(raw))
+		if err != nil || n < 1 || n > len(older)+1 {
+			return zero, &DecodeError{Codec: "union", Type: name, Err: fmt.Errorf("%w: version %s of %q (known: 1..%d)", ErrUnknownType, limitText(raw), name, len(older)+1)}
+		}
+		version = n
+	}
+	if version == len(older)+1 {
+		v := newFn()
+		if err := json.Unmarshal(data, v); err != nil {
+			return zero, &DecodeError{Codec: "union", Type: name, Err: err}
+		}
+		return v, nil
+	}
+	var val any = older[version-1].newFn()
+	if err := json.Unmarshal(data, val); err != nil {
+		return zero, &DecodeError{Codec: "union", Type: name, Err: err}
+	}
+	for i := version - 1; i < len(older); i++ {
+		if val, err = older[i].up(val); err != nil {
+			return zero, &DecodeError{Codec: "union", Type: name, Err: fmt.Errorf("upcasting %q from version %d: %w", name, i+1, err)}
+		}
+	}
+	v, ok := val.(E)
+	if !ok || reflect.TypeOf(val) != reflect.TypeOf(newFn()) {
+		return zero, &DecodeError{Codec: "union", Type: name, Err: fmt.Errorf("the upcasters of %q end in %T, not the member's type", name, val)}
+	}
+	return v, nil
+}
+
+var errDuplicateVersion = errors.New(`more than one "v" member`)
+
+func limitText(b []byte) string {
+	if len(b) > 32 {
+		b = b[:32]
+	}
+	return strconv.Quote(string(b))
 }
 
 // leadingType is Decode's fast path, for events as Encode writes them: one
@@ -210,7 +321,11 @@ func topLevelType(data []byte) (string, error) {
 // level and skips nested values without decoding them, and allocates nothing
 // for plain keys. It is exact for valid JSON; for anything else Decode
 // reports the syntax error (and json.Unmarshal refuses what it accepted).
-func typeMember(data []byte) ([]byte, error) {
+func typeMember(data []byte) ([]byte, error) { return member(data, isTypeKey) }
+
+// member returns the raw value of the one top-level member of the object
+// data whose key is matches (ErrDuplicateType for two), or nil.
+func member(data []byte, is func(key []byte, escaped bool) bool) ([]byte, error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, errNotObject
@@ -231,7 +346,7 @@ func typeMember(data []byte) ([]byte, error) {
 		if valueEnd < 0 {
 			return nil, errSyntax
 		}
-		if isTypeKey(key, escaped) {
+		if is(key, escaped) {
 			if value != nil {
 				return nil, ErrDuplicateType
 			}
@@ -252,6 +367,15 @@ func isTypeKey(key []byte, escaped bool) bool {
 	}
 	var s string
 	return json.Unmarshal(key, &s) == nil && strings.EqualFold(s, "type")
+}
+
+// isVersionKey reports whether encoding/json matches the quoted key to "v".
+func isVersionKey(key []byte, escaped bool) bool {
+	if !escaped {
+		return len(key) == 3 && (key[1] == 'v' || key[1] == 'V')
+	}
+	var s string
+	return json.Unmarshal(key, &s) == nil && strings.EqualFold(s, "v")
 }
 
 func skipSpace(data []byte, i int) int {

@@ -79,6 +79,11 @@ func (s Settings) TableTopic(entity string) string { return s.Group(entity) + "-
 // HistoryTopic holds the sealed nodes of entity's history index.
 func (s Settings) HistoryTopic(entity string) string { return s.Group(entity) + "-history" }
 
+// RepartitionTopic is projection name's repartition topic: private to the
+// application like its tables (no topic prefix), so two applications on one
+// Kafka never share one.
+func (s Settings) RepartitionTopic(name string) string { return s.App + "-" + name + "-repartition" }
+
 // ReplicaGroup is the group read-only replicas join to announce themselves.
 func (s Settings) ReplicaGroup() string { return s.App + "-replicas" }
 

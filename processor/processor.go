@@ -181,7 +181,11 @@ func New(brokers []string, entities []entity.Definition, opts ...Option) (*Proce
 		if err != nil {
 			return nil, err
 		}
-		if cfg.topicPrefix != "" {
+		switch {
+		case t.Kind() == entity.KindProjection:
+			// Written by this application's re-keying only.
+			t = t.WithTopic(cfg.RepartitionTopic(t.Name()))
+		case cfg.topicPrefix != "":
 			t = t.WithTopic(cfg.topicPrefix + t.Topic())
 		}
 		name := t.Name()

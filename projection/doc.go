@@ -12,5 +12,5 @@
 // standbys and queries are an entity's), whose Evolve applies an input only
 // if its origin is above the key's watermark for its source partition.
 //
-//	source events ──► re-keying (subscriber, refold) ──► <name>-repartition ──► fold (group table) ──► GET /v1/projections/{name}/{key}
+//	source events ──► re-keying (subscriber, refold) ──► <app>-<name>-repartition ──► fold (group table) ──► GET /v1/projections/{name}/{key}
 package projection

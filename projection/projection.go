@@ -112,9 +112,6 @@ type spec struct {
 	order   []string // source entity names, as declared
 }
 
-// RepartitionTopic is the topic a projection's inputs are written to,
-// before the node's topic prefix.
-func RepartitionTopic(name string) string { return name + "-repartition" }
 
 func (p Projection[S, I]) spec() (*spec, error) {
 	if !entity.NameRE.MatchString(p.Name) {
@@ -153,7 +150,7 @@ func (p Projection[S, I]) spec() (*spec, error) {
 	}
 	t, err := entity.Entity[stored[S], input[I]]{
 		Name:   p.Name,
-		Topic:  RepartitionTopic(p.Name),
+		Topic:  p.Name + "-repartition", // the processor names it: cluster.Settings.RepartitionTopic
 		Events: inputCodec[I]{},
 		State:  storedCodec[S]{},
 		Evolve: dedupe(p.Evolve),

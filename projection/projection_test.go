@@ -316,7 +316,7 @@ func repartitionInputs(t *testing.T, k *eventfoldtest.Kafka) int64 {
 	t.Helper()
 	var n int64
 	for _, p := range []string{"customer-orders", "users-by-role"} {
-		msgs, err := kafka.ReadAll(context.Background(), k.Brokers, eventfoldtest.SaramaConfig(), projection.RepartitionTopic(p))
+		msgs, err := kafka.ReadAll(context.Background(), k.Brokers, eventfoldtest.SaramaConfig(), cluster.Settings{App: cluster.DefaultApp}.RepartitionTopic(p))
 		if err != nil {
 			t.Fatal(err)
 		}

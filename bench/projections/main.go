@@ -554,7 +554,7 @@ func measureFold(all []demo.Event, partitions int, withProjections bool, logf fu
 				p.rekeyDone, p.rekeySeconds = true, now
 				p.rekeyLag, p.rekeyLagSeries = gauge(n.reg, "eventfold_subscriber_lag", map[string]string{"subscriber": projection.SubscriberName(p.name)})
 				// Every input is written: the high-water marks are final.
-				if p.repartitionEnds, err = e.hwms(projection.RepartitionTopic(p.name), partitions); err != nil {
+				if p.repartitionEnds, err = e.hwms(settings.RepartitionTopic(p.name), partitions); err != nil {
 					return fail(err)
 				}
 				for _, h := range p.repartitionEnds {
@@ -968,7 +968,7 @@ func (e *env) quiet(partitions int) error {
 		if err := check(settings.SubscriberGroup(projection.SubscriberName(p.name)), p.source+"-events"); err != nil {
 			return err
 		}
-		if err := check(settings.Group(p.name), projection.RepartitionTopic(p.name)); err != nil {
+		if err := check(settings.Group(p.name), settings.RepartitionTopic(p.name)); err != nil {
 			return err
 		}
 	}

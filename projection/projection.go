@@ -112,7 +112,6 @@ type spec struct {
 	order   []string // source entity names, as declared
 }
 
-
 func (p Projection[S, I]) spec() (*spec, error) {
 	if !entity.NameRE.MatchString(p.Name) {
 		return nil, fmt.Errorf("projection: name %q must match %s: %w", p.Name, entity.NameRE, eventfold.ErrInvalid)

@@ -37,3 +37,30 @@ func TestHistoryPageBytesFlag(t *testing.T) {
 		}
 	}
 }
+
+// --projections: the demo projections on (the default) or off; anything
+// else is refused before the node starts.
+func TestProjectionsFlag(t *testing.T) {
+	config := func(args ...string) (int, error) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		var f serveFlags
+		f.register(fs)
+		if err := parse(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := f.config()
+		return len(cfg.Projections), err
+	}
+	for args, want := range map[string]int{"": 2, "all": 2, "none": 0} {
+		var a []string
+		if args != "" {
+			a = []string{"--projections", args}
+		}
+		if n, err := config(a...); n != want || err != nil {
+			t.Errorf("--projections %q: %d projections, %v; want %d", args, n, err, want)
+		}
+	}
+	if _, err := config("--projections", "some"); err == nil {
+		t.Error("--projections some accepted")
+	}
+}

@@ -30,6 +30,7 @@ type serveFlags struct {
 	lookup     time.Duration
 	pageBytes  int
 	subs       subscriberFlags
+	projs      string
 }
 
 func (s *serveFlags) register(fs *flag.FlagSet) {
@@ -44,6 +45,7 @@ func (s *serveFlags) register(fs *flag.FlagSet) {
 	s.auth.register(fs)
 	s.https.register(fs)
 	s.subs.register(fs)
+	fs.StringVar(&s.projs, "projections", "all", "the demo projections (customer-orders, users-by-role): all or none; every node of a cluster must say the same")
 	fs.DurationVar(&s.lookup, "lookup-deadline", 5*time.Second, "how long a read retries while ownership moves")
 	fs.IntVar(&s.pageBytes, "history-page-bytes", limits.HistoryPageBytes, "bound on the event payload bytes of one page of GET /v1/{entity}/{id}/events; a page ends early (at least one event) and \"next\" continues")
 }
@@ -67,7 +69,6 @@ func (s *serveFlags) config() (node.Config, error) {
 	cfg := node.Config{
 		Brokers:          s.kafka.brokerList(),
 		Entities:         demo.Entities(),
-		Projections:      projections.All(),
 		App:              s.kafka.app,
 		NodeID:           s.nodeID,
 		DataDir:          s.dataDir,
@@ -87,6 +88,13 @@ func (s *serveFlags) config() (node.Config, error) {
 		LookupDeadline:   s.lookup,
 
 		HistoryPageBytes: s.pageBytes,
+	}
+	switch s.projs {
+	case "all":
+		cfg.Projections = projections.All()
+	case "none":
+	default:
+		return node.Config{}, fmt.Errorf("--projections=%q: want all or none", s.projs)
 	}
 	if err := s.https.apply(&cfg); err != nil {
 		return node.Config{}, err

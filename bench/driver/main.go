@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/eventfold/eventfold/bench/gen"
+	"github.com/eventfold/eventfold/bench/internal/cputime"
 )
 
 type config struct {
@@ -356,7 +357,7 @@ func (e *env) brokerCPU() time.Duration {
 func (e *env) fold(ctx context.Context, s spec) (r foldResult) {
 	r = foldResult{Key: s.key, Label: s.label, Nodes: s.nodes}
 	logf("fold: %s", s.label)
-	b0, m0 := e.brokerCPU(), machineBusy()
+	b0, m0 := e.brokerCPU(), cputime.Machine()
 	var kids []*child
 	defer func() {
 		for _, ch := range kids {
@@ -466,7 +467,7 @@ func (e *env) fold(ctx context.Context, s spec) (r foldResult) {
 		r.PeakRSS = max(r.PeakRSS, u.PeakRSS)
 	}
 	r.BrokerCPU = e.brokerCPU() - b0
-	r.OtherCPU = max(machineBusy()-m0-r.BrokerCPU-r.CPU, 0)
+	r.OtherCPU = max(cputime.Machine()-m0-r.BrokerCPU-r.CPU, 0)
 	r.Wall = tDone.Sub(launch)
 	r.Fold = tDone.Sub(t1)
 	r.startOffset = f1

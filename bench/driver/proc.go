@@ -240,26 +240,6 @@ func procUsage(pid int) (usage, error) {
 	return u, nil
 }
 
-// machineBusy is the CPU time all processes of the machine have used
-// (/proc/stat: user+nice+system+irq+softirq+steal, all CPUs).
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * time.Second / clkTck
-}
-
 // clkTck is USER_HZ, 100 on every Linux architecture Go runs on in practice.
 const clkTck = 100
 

@@ -2,10 +2,7 @@ package main
 
 import (
 	"math"
-	"os"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/eventfold/eventfold/bench/internal/cputime"
@@ -29,7 +26,7 @@ const (
 func takeSample() sample {
 	ms := []metrics.Sample{{Name: metricSched}, {Name: metricGC}}
 	metrics.Read(ms)
-	s := sample{procCPU: cputime.Process(), machineBusy: machineBusy()}
+	s := sample{procCPU: cputime.Process(), machineBusy: cputime.Machine()}
 	if ms[0].Value.Kind() == metrics.KindFloat64Histogram {
 		h := ms[0].Value.Float64Histogram()
 		s.sched = &metrics.Float64Histogram{Counts: append([]uint64(nil), h.Counts...), Buckets: h.Buckets}
@@ -38,35 +35,6 @@ func takeSample() sample {
 		s.gcCycles = ms[1].Value.Uint64()
 	}
 	return s
-}
-
-// machineBusy is the non-idle CPU time of all CPUs since boot, from
-// /proc/stat (Linux); 0 elsewhere.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
-		return 0
-	}
-	var busy uint64
-	for i, v := range f[1:] {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return 0
-		}
-		// user nice system idle iowait irq softirq steal guest guest_nice;
-		// guest time is already counted in user.
-		if i == 3 || i == 4 || i >= 8 {
-			continue
-		}
-		busy += n
-	}
-	const clockTick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(busy) * clockTick
 }
 
 // usage is the difference of two samples.

@@ -46,7 +46,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -509,7 +508,7 @@ func measureFold(all []demo.Event, partitions int, withProjections bool, logf fu
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cpu0, busy0 := cputime.Process(), machineBusy()
+	cpu0, busy0 := cputime.Process(), cputime.Machine()
 	start := time.Now()
 	n, err := e.startNode("node-1", partitions, withProjections)
 	if err != nil {
@@ -577,7 +576,7 @@ func measureFold(all []demo.Event, partitions int, withProjections bool, logf fu
 			res.allSeconds = time.Since(start).Seconds()
 			cpu := cputime.Process() - cpu0
 			res.cpuSeconds = cpu.Seconds()
-			res.otherSeconds = max(machineBusy()-busy0-cpu, 0).Seconds()
+			res.otherSeconds = max(cputime.Machine()-busy0-cpu, 0).Seconds()
 			break
 		}
 	}
@@ -653,7 +652,7 @@ func measureLists(e *env, all []demo.Event, passes, limit int, logf func(string,
 	}
 
 	changes0 := e.ownershipChanges()
-	cpu0, busy0, listStart := cputime.Process(), machineBusy(), time.Now()
+	cpu0, busy0, listStart := cputime.Process(), cputime.Machine(), time.Now()
 	type listing struct {
 		path string
 		page func(c *interactive.Client, after string) (interactive.ListResponse, error)
@@ -731,7 +730,7 @@ func measureLists(e *env, all []demo.Event, passes, limit int, logf func(string,
 		pages += r.pages * r.passes
 	}
 	note += fmt.Sprintf("; the %d pages took %.1f s, this process (client, both nodes, broker) used %.1f s of CPU meanwhile (%.1f ms a page) and the rest of the machine %.1f s",
-		pages, time.Since(listStart).Seconds(), cpu.Seconds(), ms(cpu)/float64(pages), max(machineBusy()-busy0-cpu, 0).Seconds())
+		pages, time.Since(listStart).Seconds(), cpu.Seconds(), ms(cpu)/float64(pages), max(cputime.Machine()-busy0-cpu, 0).Seconds())
 	if d := e.ownershipChanges() - changes0; d != 0 {
 		checks = append(checks, fmt.Sprintf("**the ownership map changed %d times while listing**", d))
 	} else {
@@ -1018,24 +1017,3 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// machineBusy is the CPU time all processes of the machine have used
-// (/proc/stat: user+nice+system+irq+softirq+steal, all CPUs, USER_HZ 100);
-// 0 where there is no /proc/stat.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * time.Second / 100
-}

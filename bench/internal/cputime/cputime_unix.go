@@ -1,6 +1,6 @@
 //go:build unix
 
-// Package cputime reads the CPU time the benchmark's own process used.
+// Package cputime reads the CPU time the benchmark's own process used, and the machine's.
 package cputime
 
 import (

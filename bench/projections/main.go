@@ -51,6 +51,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/eventfold/eventfold"
@@ -401,30 +402,9 @@ func countHandled(reg *prometheus.Registry, entityName string) handled {
 // gauge sums the values of the gauge name on reg whose labels include
 // every pair of want, and counts its series.
 func gauge(reg *prometheus.Registry, name string, want map[string]string) (sum, series int) {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0, 0
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == k && l.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			sum += int(m.GetGauge().GetValue())
-			series++
-		}
+	for _, m := range matching(reg, name, want) {
+		sum += int(m.GetGauge().GetValue())
+		series++
 	}
 	return sum, series
 }
@@ -432,11 +412,21 @@ func gauge(reg *prometheus.Registry, name string, want map[string]string) (sum, 
 // counter sums the values of the counter name on reg whose labels include
 // every pair of want.
 func counter(reg *prometheus.Registry, name string, want map[string]string) float64 {
+	var sum float64
+	for _, m := range matching(reg, name, want) {
+		sum += m.GetCounter().GetValue()
+	}
+	return sum
+}
+
+// matching are the series of name on reg whose labels include every pair
+// of want (none if reg cannot be gathered).
+func matching(reg *prometheus.Registry, name string, want map[string]string) []*dto.Metric {
 	mfs, err := reg.Gather()
 	if err != nil {
-		return 0
+		return nil
 	}
-	var sum float64
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -454,10 +444,10 @@ func counter(reg *prometheus.Registry, name string, want map[string]string) floa
 					continue metrics
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			out = append(out, m)
 		}
 	}
-	return sum
+	return out
 }
 
 type projResult struct {

@@ -389,13 +389,18 @@ func (c *claim) eventID(offset int64) string {
 }
 
 func (c *claim) setAcked(key string, env []byte) {
-	if env == nil {
-		return
-	}
 	c.mu.Lock()
-	c.acked[key] = env
-	c.dirty[key] = true
+	c.ackLocked(key, env)
 	c.mu.Unlock()
+}
+
+// ackLocked keeps env as key's acked envelope (nil keeps the last); c.mu
+// is held.
+func (c *claim) ackLocked(key string, env []byte) {
+	if env != nil {
+		c.acked[key] = env
+		c.dirty[key] = true
+	}
 }
 
 // enqueue queues it behind the key's earlier items; an item with nothing
@@ -465,10 +470,7 @@ func (c *claim) sinkDone(si *sinkItem) {
 	for len(c.sinkQ) > 0 && c.sinkQ[0].done {
 		it := c.sinkQ[0].it
 		c.sinkQ = c.sinkQ[1:]
-		if it.ack != nil {
-			c.acked[it.key] = it.ack
-			c.dirty[it.key] = true
-		}
+		c.ackLocked(it.key, it.ack)
 		finished = append(finished, it.finish...)
 		n++
 	}

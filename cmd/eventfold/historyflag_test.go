@@ -5,20 +5,27 @@ import (
 	"testing"
 
 	"github.com/eventfold/eventfold/limits"
+	"github.com/eventfold/eventfold/node"
 )
 
 // --history-page-bytes (or EVENTFOLD_HISTORY_PAGE_BYTES) reaches the node
 // configuration; its default is limits.HistoryPageBytes; below 1 it is
 // refused before the node starts.
+// serveConfig is the node configuration serve makes of args.
+func serveConfig(t *testing.T, args ...string) (node.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serveFlags
+	f.register(fs)
+	if err := parse(fs, args); err != nil {
+		t.Fatal(err)
+	}
+	return f.config()
+}
+
 func TestHistoryPageBytesFlag(t *testing.T) {
 	config := func(args ...string) (int, error) {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		var f serveFlags
-		f.register(fs)
-		if err := parse(fs, args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.config()
+		cfg, err := serveConfig(t, args...)
 		return cfg.HistoryPageBytes, err
 	}
 	if n, err := config(); n != limits.HistoryPageBytes || err != nil {
@@ -42,13 +49,7 @@ func TestHistoryPageBytesFlag(t *testing.T) {
 // else is refused before the node starts.
 func TestProjectionsFlag(t *testing.T) {
 	config := func(args ...string) (int, error) {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		var f serveFlags
-		f.register(fs)
-		if err := parse(fs, args); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := f.config()
+		cfg, err := serveConfig(t, args...)
 		return len(cfg.Projections), err
 	}
 	for args, want := range map[string]int{"": 2, "all": 2, "none": 0} {
